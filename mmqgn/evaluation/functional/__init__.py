@@ -1,0 +1,23 @@
+"""Person-search evaluation core (numpy only; no torch / mmdet needed)."""
+from .ap_utils import (average_precision, legacy_iou, legacy_iou_matrix,
+                       legacy_iou_np, stable_desc_argsort)
+from .api import (evaluate_person_search, format_table, load_retrieval_sets,
+                  results_table)
+from .det_eval import eval_detection
+from .predictions import (GalleryPredictions, PairPredictions,
+                          normalize_results, query_matrix, to_numpy)
+from .reference import eval_detection_reference, eval_search_reference
+from .retrieval_set import (PersonSearchAnnotations, RetrievalSet,
+                            resolve_retrieval_set)
+from .search_eval import SearchEvalResult, eval_search, greedy_match
+
+__all__ = [
+    'average_precision', 'legacy_iou', 'legacy_iou_np', 'legacy_iou_matrix',
+    'stable_desc_argsort', 'evaluate_person_search', 'format_table',
+    'load_retrieval_sets', 'results_table', 'eval_detection',
+    'GalleryPredictions', 'PairPredictions', 'normalize_results',
+    'query_matrix', 'to_numpy', 'eval_detection_reference',
+    'eval_search_reference', 'PersonSearchAnnotations', 'RetrievalSet',
+    'resolve_retrieval_set', 'SearchEvalResult', 'eval_search',
+    'greedy_match'
+]

@@ -1,0 +1,3 @@
+from .person_search_metric import PersonSearchMetric
+
+__all__ = ['PersonSearchMetric']

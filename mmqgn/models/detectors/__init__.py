@@ -1,0 +1,3 @@
+from .oim import OIM
+
+__all__ = ['OIM']

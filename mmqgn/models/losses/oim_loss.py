@@ -1,0 +1,136 @@
+"""Online Instance Matching loss (Xiao et al., CVPR 2017).
+
+qgn_qeeps.md §6 (formula and defaults), gfn_seqnext.md §2.7 (masking of
+empty rows, "divide by all" mean) and §8.1 item 16 (tables as buffers).
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from mmqgn.registry import MODELS
+from ..utils import all_gather_varlen
+
+IGNORE_LABEL = -1
+
+
+@MODELS.register_module()
+class OIMLoss(nn.Module):
+    """OIM loss with a lookup table (LUT) and a circular queue (CQ).
+
+    ``x`` (N, D) are L2-normalised embeddings of foreground RoIs and
+    ``labels`` (N,) their OIM indices (0 .. num_person_ids - 1, or -1 for an
+    unlabeled person). With V = LUT (L, D) and U = CQ (Q, D)::
+
+        logits = scalar * [x V^T || x U^T]            # (N, L + Q)
+        loss = sum_{labeled i} CE(logits_i, y_i) / N  # "divide by all"
+
+    Never-written (all-zero) LUT columns read -1, except +1 at a sample's own
+    empty row; empty CQ columns read -1 (gfn_seqnext.md §2.7). After the
+    forward pass (no grad; gathered over all ranks so that every rank keeps
+    the same tables): ``V[y] <- normalize(m V[y] + (1 - m) x)`` for labeled
+    samples, in order; unlabeled samples enter U first-in first-out. The
+    table maths runs in float32 even under autocast.
+
+    Args:
+        num_person_ids (int): LUT rows L, the number of known training
+            identities (CUHK-SYSU 5532, PRW 482).
+        queue_size (int): CQ rows Q (CUHK-SYSU 5000, PRW 500); 0 disables it.
+        embed_dim (int): D. Defaults to 256.
+        scalar (float): inverse temperature. Defaults to 30.
+        momentum (float): LUT momentum m. Defaults to 0.5.
+        loss_weight (float): Defaults to 1.0.
+    """
+
+    def __init__(self,
+                 num_person_ids: int,
+                 queue_size: int,
+                 embed_dim: int = 256,
+                 scalar: float = 30.0,
+                 momentum: float = 0.5,
+                 loss_weight: float = 1.0) -> None:
+        super().__init__()
+        if num_person_ids <= 0 or queue_size < 0:
+            raise ValueError('OIMLoss needs num_person_ids > 0 and '
+                             f'queue_size >= 0, got {num_person_ids} and '
+                             f'{queue_size}')
+        self.num_person_ids = num_person_ids
+        self.queue_size = queue_size
+        self.embed_dim = embed_dim
+        self.scalar = scalar
+        self.momentum = momentum
+        self.loss_weight = loss_weight
+        self.register_buffer('lut', torch.zeros(num_person_ids, embed_dim))
+        self.register_buffer('queue', torch.zeros(queue_size, embed_dim))
+        self.register_buffer('queue_ptr', torch.zeros((), dtype=torch.long))
+
+    def forward(self, x: Tensor, labels: Tensor) -> Tensor:
+        """Loss of ``x`` (N, D) with ``labels`` (N,); updates the tables
+        afterwards when the module is in training mode."""
+        labels = labels.long()
+        self._check_labels(labels)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            x = x.to(self.lut.dtype)
+            logits = self.scalar * self.similarities(x, labels)
+            loss = F.cross_entropy(
+                logits, labels, ignore_index=IGNORE_LABEL, reduction='sum')
+            loss = self.loss_weight * loss / max(x.size(0), 1)
+        if self.training:
+            self.update(x.detach(), labels)
+        return loss
+
+    def similarities(self, x: Tensor, labels: Tensor) -> Tensor:
+        """Masked cosine similarities [x V^T || x U^T], shape (N, L + Q)."""
+        lut_sims = x.mm(self.lut.t().clone())
+        empty = (self.lut.abs().sum(dim=1) == 0).expand_as(lut_sims)
+        own = F.one_hot(labels.clamp(min=0), self.num_person_ids).bool()
+        own &= (labels >= 0)[:, None]
+        fill = own.to(x) * 2 - 1  # +1 on a sample's own row, else -1
+        lut_sims = torch.where(empty, fill, lut_sims)
+        queue_sims = x.mm(self.queue.t().clone())
+        empty_q = (self.queue.abs().sum(dim=1) == 0).expand_as(queue_sims)
+        queue_sims = torch.where(empty_q, -torch.ones_like(queue_sims),
+                                 queue_sims)
+        return torch.cat([lut_sims, queue_sims], dim=1)
+
+    @torch.no_grad()
+    def update(self, x: Tensor, labels: Tensor) -> None:
+        """Write ``x`` into the LUT (labeled) and the queue (unlabeled),
+        after gathering both from all ranks."""
+        x, labels = all_gather_varlen(x, labels)
+        self._update_lut(x[labels >= 0], labels[labels >= 0])
+        self._push_queue(x[labels == IGNORE_LABEL])
+
+    def _update_lut(self, x: Tensor, labels: Tensor) -> None:
+        m = self.momentum
+        for feat, label in zip(x, labels.tolist()):
+            row = m * self.lut[label] + (1.0 - m) * feat
+            self.lut[label] = row / row.norm().clamp(min=1e-12)
+
+    def _push_queue(self, x: Tensor) -> None:
+        num, size = x.size(0), self.queue_size
+        if num == 0 or size == 0:
+            return
+        ptr = int(self.queue_ptr)
+        idx = torch.arange(ptr, ptr + num, device=x.device)
+        # When num > size only the newest `size` features survive.
+        self.queue[idx[-size:] % size] = x[-size:]
+        self.queue_ptr.fill_((ptr + num) % size)
+
+    def _check_labels(self, labels: Tensor) -> None:
+        if labels.numel() == 0:
+            return
+        high, low = int(labels.max()), int(labels.min())
+        if high >= self.num_person_ids:
+            raise ValueError(
+                f'person label {high} >= OIM lookup-table size '
+                f'{self.num_person_ids}: set num_person_ids to the number '
+                'of known identities of the training set')
+        if low < IGNORE_LABEL:
+            raise ValueError(f'person label {low} < -1: OIM labels are '
+                             '0..num_person_ids-1, or -1 for unlabeled')
+
+    def extra_repr(self) -> str:
+        return (f'num_person_ids={self.num_person_ids}, '
+                f'queue_size={self.queue_size}, embed_dim={self.embed_dim}, '
+                f'scalar={self.scalar}, momentum={self.momentum}')

@@ -1,0 +1,3 @@
+from .person_embedding_head import PersonEmbeddingHead
+
+__all__ = ['PersonEmbeddingHead']
