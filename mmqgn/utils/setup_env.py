@@ -18,7 +18,9 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     import mmdet.visualization  # noqa: F401
 
     import mmqgn.datasets  # noqa: F401
+    import mmqgn.engine  # noqa: F401
     import mmqgn.evaluation  # noqa: F401
+    import mmqgn.models  # noqa: F401
 
     if not init_default_scope:
         return

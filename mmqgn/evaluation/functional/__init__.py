@@ -5,7 +5,8 @@ from .api import (evaluate_person_search, format_table, load_retrieval_sets,
                   results_table)
 from .det_eval import eval_detection
 from .predictions import (GalleryPredictions, PairPredictions,
-                          normalize_results, query_matrix, to_numpy)
+                          normalize_results, query_matrix, records_to_results,
+                          sample_to_record, to_numpy)
 from .reference import eval_detection_reference, eval_search_reference
 from .retrieval_set import (PersonSearchAnnotations, RetrievalSet,
                             resolve_retrieval_set)
@@ -16,7 +17,8 @@ __all__ = [
     'stable_desc_argsort', 'evaluate_person_search', 'format_table',
     'load_retrieval_sets', 'results_table', 'eval_detection',
     'GalleryPredictions', 'PairPredictions', 'normalize_results',
-    'query_matrix', 'to_numpy', 'eval_detection_reference',
+    'query_matrix', 'to_numpy', 'sample_to_record', 'records_to_results',
+    'eval_detection_reference',
     'eval_search_reference', 'PersonSearchAnnotations', 'RetrievalSet',
     'resolve_retrieval_set', 'SearchEvalResult', 'eval_search',
     'greedy_match'

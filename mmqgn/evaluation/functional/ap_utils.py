@@ -18,7 +18,7 @@ __all__ = ['average_precision', 'legacy_iou', 'legacy_iou_np',
 
 
 def stable_desc_argsort(scores):
-    """Indices sorting ``scores`` in descending order, ties kept in input order.
+    """Indices sorting ``scores`` descending, ties kept in input order.
 
     This is THE ordering used everywhere in the evaluator (ranking of the
     detections inside a gallery image, ranking of all of a query's gallery
@@ -111,7 +111,7 @@ def legacy_iou_np(a, b):
 
 
 def legacy_iou_matrix(a, b):
-    """(N, M) matrix of :func:`legacy_iou` between ``a`` (N, 4), ``b`` (M, 4)."""
+    """(N, M) :func:`legacy_iou` matrix of ``a`` (N, 4) and ``b`` (M, 4)."""
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
     return legacy_iou_np(a[:, None, :], b[None, :, :])

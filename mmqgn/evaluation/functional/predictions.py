@@ -11,7 +11,8 @@ import re
 import numpy as np
 
 __all__ = ['to_numpy', 'normalize_results', 'GalleryPredictions',
-           'PairPredictions', 'query_matrix']
+           'PairPredictions', 'query_matrix', 'sample_to_record',
+           'records_to_results']
 
 
 def to_numpy(x, dtype=None):
@@ -73,6 +74,80 @@ def normalize_results(results):
                      for p in pairs}
         else:
             pairs = {_pair_key(k): v for k, v in pairs.items()}
+        out['pairs'] = pairs
+    return out
+
+
+def _as_dict(x):
+    if x is None or isinstance(x, dict):
+        return x
+    if hasattr(x, 'to_dict'):  # mmengine BaseDataElement
+        return x.to_dict()
+    return dict(x)
+
+
+def sample_to_record(sample, det_thresh=0.5):
+    """One data sample (dict or DetDataSample) -> a compact record.
+
+    Three kinds (see ``PersonSearchMetric``): gallery (``img_id``,
+    ``pred_instances`` with ``bboxes``, ``scores`` [, ``embeddings``]), query
+    (``is_query=True``, ``query_ann_id``, ``pred_instances.embeddings``) and
+    pair (``query_ann_id`` with ``is_query`` False, ``img_id``,
+    ``pred_instances`` with ``bboxes``, ``scores``, ``sims``). Arrays become
+    float32 numpy; detections are kept at ``score >= det_thresh``.
+    """
+    sample = _as_dict(sample)
+    pred = _as_dict(sample.get('pred_instances')) or {}
+    qid = sample.get('query_ann_id')
+    if sample.get('is_query', False):
+        if qid is None:
+            raise KeyError('query sample without query_ann_id')
+        emb = pred.get('embeddings')
+        if emb is None:
+            raise KeyError(f'query sample (ann_id {int(qid)}) has no '
+                           'pred_instances.embeddings')
+        return {'kind': 'query', 'ann_id': int(qid),
+                'embedding': to_numpy(emb, np.float32).reshape(-1)}
+    scores = to_numpy(pred['scores'], np.float32).reshape(-1)
+    keep = scores >= det_thresh
+    rec = {'img_id': int(sample['img_id']),
+           'bboxes': to_numpy(pred['bboxes'], np.float32).reshape(-1, 4)[keep],
+           'scores': scores[keep]}
+    if qid is not None:  # pair sample (query-guided model)
+        rec.update(kind='pair', ann_id=int(qid),
+                   sims=to_numpy(pred['sims'], np.float32).reshape(-1)[keep])
+    else:
+        rec['kind'] = 'gallery'
+        emb = pred.get('embeddings')
+        if emb is not None:
+            emb = to_numpy(emb, np.float32)
+            rec['embeddings'] = np.ascontiguousarray(
+                emb.reshape(emb.shape[0], -1)[keep])
+    return rec
+
+
+def records_to_results(records):
+    """Records of :func:`sample_to_record` -> the results dict of
+    docs/data_format.md section 4 (later records of the same image / pair /
+    query replace earlier ones)."""
+    gallery, queries, pairs = {}, {}, {}
+    for r in records:
+        kind = r['kind']
+        if kind == 'query':
+            queries[r['ann_id']] = r['embedding']
+        elif kind == 'pair':
+            pairs[(r['ann_id'], r['img_id'])] = {
+                'bboxes': r['bboxes'], 'scores': r['scores'],
+                'sims': r['sims']}
+        else:
+            d = {'bboxes': r['bboxes'], 'scores': r['scores']}
+            if 'embeddings' in r:
+                d['embeddings'] = r['embeddings']
+            gallery[r['img_id']] = d
+    out = {'gallery': gallery}
+    if queries:
+        out['queries'] = queries
+    if pairs:
         out['pairs'] = pairs
     return out
 

@@ -26,16 +26,21 @@ IoU >= its threshold); queries with ``gt_count == 0`` are left out of the
 means (``num_excluded``).
 
 Implementation: the protocol-only parts are precomputed by
-:class:`RetrievalSet`. Queries are processed in chunks; the (query, detection)
-similarities of a chunk are laid out flat (query-major, gallery order,
-detection order) and computed either per gallery image for all the queries
-that list it (one small GEMM per image; used when few of the (query, image)
-pairs are needed, e.g. CUHK G50-G2000) or with one GEMM against all gallery
+:class:`RetrievalSet`. Queries are processed in chunks (bounded number of
+(query, detection) entries). The similarities of a chunk are laid out flat,
+pair after pair, and computed either per gallery image for all the queries
+that list it (pairs sorted by image, one small GEMM per image writing one
+contiguous block; used when few of the (query, detection) products are
+needed, e.g. CUHK G50-G2000) or with one GEMM against all gallery
 detections (dense galleries, e.g. G4000, GFull, PRW). The true positive of
-each positive pair is chosen with one lexsort; AP and the rank of the first
-positive come from counting, for every true positive, the query's detections
-scoring at least as high (a segmented ``searchsorted`` on exact integer sort
-keys), without sorting the query's detections.
+each positive pair is chosen with one lexsort. AP and the rank of the best
+true positive only depend on the detections scoring at least the query's
+lowest true positive: those are selected with one comparison, and for every
+true positive the query's detections scoring at least as high are counted
+(a segmented ``searchsorted`` on exact integer keys ``query << 32 |
+order-preserving float bits``) without sorting the query's detections. The
+ranking position of an entry within its query (gallery order, then
+detection order) breaks exact ties like a stable sort would.
 """
 import os.path as osp
 import warnings
@@ -177,33 +182,50 @@ def _sortable_u32(x):
     return x.view(np.uint32) ^ mask
 
 
-def _ap_and_rank(sims, eq, num_q, tp):
+def _ap_and_rank(sims, ptr, q_of, qm_start, num_q, tp_ent, tp_rank):
     """Per-query sklearn AP (before the recall factor) and first TP rank.
 
     Args:
-        sims (E,) float32 (no -0.0), eq (E,) int64 local query of each entry
-        (non-decreasing), num_q: number of queries, tp: sorted entry indices
-        of the true positives.
+        sims (E,) float32 (no -0.0, no NaN): entries of a chunk, pair after
+            pair (rank order); pair r owns entries ``ptr[r]:ptr[r + 1]``.
+        q_of (R,): local query of pair r; qm_start (R,): position of the
+            pair's first entry in the query-major layout (queries, then
+            gallery order, then detection order), whose order within a query
+            is the stable tie order.
+        tp_ent (T,), tp_rank (T,): entry and pair rank of each true positive.
+
+    Only entries scoring at least the query's lowest true positive matter
+    (for AP: the entries at or above each TP; for the rank of the best TP:
+    those at or above it), so they are selected first with one comparison;
+    the rest works on that subset with exact integer keys
+    ``query << 32 | order-preserving bits of the float``.
     """
-    E = sims.size
-    count_tp = np.bincount(eq[tp], minlength=num_q).astype(np.int64)
+    count_tp = np.bincount(q_of[tp_rank], minlength=num_q).astype(np.int64)
     ap = np.zeros(num_q, np.float64)
     first_rank = np.full(num_q, -1, np.int64)
-    T = tp.size
+    T = tp_ent.size
     if T == 0:
         return ap, first_rank, count_tp
-    key = (eq.astype(np.uint64) << np.uint64(32)) | \
-        _sortable_u32(sims).astype(np.uint64)
-    tk = key[tp]
-    o = np.argsort(tk, kind='stable')
-    tks = tk[o]
-    tpe = tp[o]
-    tq = eq[tpe]
+    tq = q_of[tp_rank]
+    ts = sims[tp_ent]
+    tmin = np.full(num_q, np.inf, np.float32)
+    np.minimum.at(tmin, tq, ts)
+    cand = np.flatnonzero(sims >= np.repeat(tmin[q_of], np.diff(ptr)))
+    r = np.searchsorted(ptr, cand, side='right') - 1
+    cq = q_of[r]
+    cpos = qm_start[r] + (cand - ptr[r])
+    key = (cq.astype(np.uint64) << np.uint64(32)) | \
+        _sortable_u32(sims[cand]).astype(np.uint64)
+    tpos = qm_start[tp_rank] + (tp_ent - ptr[tp_rank])
+    tk = (tq.astype(np.uint64) << np.uint64(32)) | \
+        _sortable_u32(ts).astype(np.uint64)
+    o = np.lexsort((tpos, tk))  # by key, ties by ranking position
+    tks, tq, tpos = tk[o], tq[o], tpos[o]
     tp_end = np.cumsum(count_tp)
-    # c: for every entry, number of TPs (all queries) with key <= its key;
+    # c: per candidate, number of TPs (all queries) with key <= its key;
     # shifted by the query index so that each query owns k_q + 1 slots
     c = np.searchsorted(tks, key, side='right')
-    h = np.bincount(c + eq, minlength=T + num_q + 1)
+    h = np.bincount(c + cq, minlength=T + num_q + 1)
     rg = np.concatenate([np.cumsum(h[::-1])[::-1], [0]])
     j = np.arange(T)
     n_ge = rg[j + tq + 1] - rg[tp_end[tq] + tq + 1]  # entries >= TP j
@@ -213,18 +235,16 @@ def _ap_and_rank(sims, eq, num_q, tp):
     has = count_tp > 0
     ap[has] = np.bincount(tq, weights=prec, minlength=num_q)[has] / \
         count_tp[has]
-    # rank of the best TP: entries with a larger key, plus equal keys placed
-    # before the first TP holding the max key (stable order)
+    # rank of the best TP: entries with a larger key, plus equal keys ranked
+    # before the first TP holding the max key
     last = tp_end[has] - 1
     maxkey = np.full(num_q, np.iinfo(np.uint64).max, np.uint64)
     maxkey[has] = tks[last]
-    firstpos = np.full(num_q, E, np.int64)
-    firstpos[has] = tpe[first_same[last]]
-    mk = maxkey[eq]
-    above = np.bincount(eq[key > mk], minlength=num_q)
-    tie = (key == mk)
-    tie_idx = np.flatnonzero(tie)
-    ties = np.bincount(eq[tie_idx[tie_idx < firstpos[eq[tie_idx]]]],
+    firstpos = np.full(num_q, np.iinfo(np.int64).max, np.int64)
+    firstpos[has] = tpos[first_same[last]]
+    mk = maxkey[cq]
+    above = np.bincount(cq[key > mk], minlength=num_q)
+    ties = np.bincount(cq[(key == mk) & (cpos < firstpos[cq])],
                        minlength=num_q)
     first_rank[has] = (above + ties)[has]
     return ap, first_rank, count_tp
@@ -234,7 +254,7 @@ def eval_search(rset, gallery=None, queries=None, pairs=None, *,
                 det_thresh=0.5, legacy=True, topk=(1, 5, 10),
                 max_chunk_entries=4_000_000, dense_threshold=0.3,
                 dense_max_elems=32_000_000, mode='auto', progress=None,
-                backend='auto'):
+                backend='numpy'):
     """Evaluate one retrieval set (fast, vectorised).
 
     Args:
@@ -259,9 +279,9 @@ def eval_search(rset, gallery=None, queries=None, pairs=None, *,
         progress (callable, optional): called with the number of queries done
             after each chunk.
         backend (str): library of the large GEMMs of the dense path:
-            'auto' (torch when importable: faster on CPU than numpy's
-            OpenBLAS), 'numpy' or 'torch'. The per-image small GEMMs of the
-            sparse path and everything else are numpy.
+            'numpy' (default), 'torch' (MKL; can be faster on an idle
+            multi-core CPU) or 'auto' (torch when importable). The per-image
+            small GEMMs of the sparse path and everything else are numpy.
 
     Returns:
         SearchEvalResult
@@ -358,39 +378,55 @@ def eval_search(rset, gallery=None, queries=None, pairs=None, *,
     # chunks of consecutive queries
     qa = 0
     cum = np.concatenate([[0], np.cumsum(num_dets_q)])
+    small_img = anns.num_images < 2**15
     while qa < nq:
         qb = int(np.searchsorted(cum, cum[qa] + max_chunk_entries, 'right'))
         qb = min(max(qb - 1, qa + 1), qa + max_q, nq)
         pa, pb = np.searchsorted(pq, [qa, qb])
-        n = pn[pa:pb]
-        ptr = np.concatenate([[0], np.cumsum(n)])
-        E = int(ptr[-1])
-        qloc = pq[pa:pb] - qa
-        eq = np.repeat(qloc, n)
+        c = slice(pa, pb)
+        n_c = pn[c]
+        # query-major start of each pair: within a query, the order of
+        # these positions (gallery order, then detection order) breaks ties
+        qm_start = np.concatenate([[0], np.cumsum(n_c)[:-1]])
+        # layout of the chunk's entries: pairs in rank order `perm`
+        # (by image for the per-image GEMMs, else query-major)
+        if mode == 'embedding' and not dense:
+            key = pimg[c].astype(np.int16) if small_img else pimg[c]
+            perm = np.argsort(key, kind='stable')  # radix sort for int16
+        else:
+            perm = np.arange(pb - pa)
+        q_l = pq[c][perm] - qa
+        n_l = n_c[perm]
+        ptr_l = np.concatenate([[0], np.cumsum(n_l)])
+        E = int(ptr_l[-1])
+        start_l = pstart[c][perm]
         # --- similarities -------------------------------------------------
         if mode == 'pair' or dense:
-            src_idx = np.repeat(pstart[pa:pb] - ptr[:-1], n) + np.arange(E)
+            src_idx = np.repeat(start_l - ptr_l[:-1], n_l) + np.arange(E)
             if mode == 'pair':
                 sims = sims_src[src_idx]
             else:
-                sims = _dense_sims(qmat[qa:qb], ecat, eq, src_idx, torch)
+                sims = _dense_sims(qmat[qa:qb], ecat, np.repeat(q_l, n_l),
+                                   src_idx, torch)
             del src_idx
         else:
-            sims = _sparse_sims(qmat[qa:qb], gallery, pimg[pa:pb], qloc,
-                                ptr, E)
+            sims = _sparse_sims(qmat[qa:qb], gallery, pimg[c][perm], q_l,
+                                ptr_l)
         sims = np.asarray(sims, np.float32)
         sims += np.float32(0.0)  # -0.0 -> +0.0 (equal floats, equal keys)
         if E and np.isnan(sims.min()):
             raise ValueError(f'retrieval set {rset.name}: NaN similarity')
         # --- true positives ----------------------------------------------
-        tp = _assign_tps(sims, ptr, pstart[pa:pb], boxes_src, anns,
-                         ppos[pa:pb], pfirst[pa:pb], pcount[pa:pb],
-                         rset.query_pids[pq[pa:pb]], pimg[pa:pb], legacy)
+        tp_ent, tp_rank = _assign_tps(
+            sims, ptr_l, start_l, boxes_src, anns, ppos[c][perm],
+            pfirst[c][perm], pcount[c][perm], rset.query_pids[pq[c][perm]],
+            pimg[c][perm], legacy)
         # --- AP and ranks ----------------------------------------------------
-        a, r, c = _ap_and_rank(sims, eq, qb - qa, tp)
+        a, r, k = _ap_and_rank(sims, ptr_l, q_l, qm_start[perm], qb - qa,
+                               tp_ent, tp_rank)
         ap[qa:qb] = a
         first_rank[qa:qb] = r
-        count_tp[qa:qb] = c
+        count_tp[qa:qb] = k
         if progress is not None:
             progress(qb - qa)
         qa = qb
@@ -489,59 +525,54 @@ def _dense_sims(qc, ecat, eq, src_idx, torch=None):
     return s[eq, src_idx]
 
 
-def _sparse_sims(qc, gallery, img, qloc, ptr, E):
+def _sparse_sims(qc, gallery, img, q, ptr):
     """Similarities of a chunk, one small GEMM per gallery image.
 
-    The products of image g with all the chunk's queries that list it are
-    written contiguously into an image-major buffer, which one gather then
-    reorders into the query-major layout.
+    The pairs come sorted by image (``img``, ``q``: image and local query of
+    each pair; pair r owns entries ``ptr[r]:ptr[r + 1]``), so the products of
+    image g with all the queries listing it form one contiguous block.
+    (Python threads over images were tried: no gain, numpy keeps the GIL
+    for most of these small operations.)
     """
-    if E == 0:
-        return np.empty(0, np.float32)
-    n = np.diff(ptr)
-    # stable sort by image (radix sort when the indices fit in int16)
-    key = img.astype(np.int16) if gallery.num_images < 2**15 else img
-    order = np.argsort(key, kind='stable')
-    simg = img[order]
-    bnd = np.flatnonzero(simg[1:] != simg[:-1]) + 1
-    starts = np.concatenate([[0], bnd])
-    ends = np.concatenate([bnd, [simg.size]])
-    ptr_s = np.concatenate([[0], np.cumsum(n[order])])
-    qrow = np.ascontiguousarray(qloc[order], dtype=np.int64)
+    E = int(ptr[-1])
     buf = np.empty(E, np.float32)
+    if E == 0:
+        return buf
+    bnd = np.flatnonzero(img[1:] != img[:-1]) + 1
+    starts = np.concatenate([[0], bnd])
+    ends = np.concatenate([bnd, [img.size]])
+    q = np.ascontiguousarray(q, dtype=np.intp)
     emb_src, emb_keep = gallery.emb_src, gallery.emb_keep
-    # numpy, single-threaded BLAS: per-call overhead matters more than the
-    # GEMM speed for these tiny products (torch is slower here)
+    # numpy with single-threaded BLAS: per-call overhead matters more than
+    # the GEMM speed for these tiny products (torch is slower here)
     with _blas_single_thread():
         for s, e, a, b, g in zip(starts.tolist(), ends.tolist(),
-                                 ptr_s[starts].tolist(), ptr_s[ends].tolist(),
-                                 simg[starts].tolist()):
+                                 ptr[starts].tolist(), ptr[ends].tolist(),
+                                 img[starts].tolist()):
             eg, keep = emb_src[g], emb_keep[g]
             if keep is not None:
                 eg = eg[keep]  # (cheaper than a GEMM on every row)
             # fancy indexing beats np.take here
-            np.matmul(qc[qrow[s:e]], eg.T,
+            np.matmul(qc[q[s:e]], eg.T,
                       out=buf[a:b].reshape(e - s, eg.shape[0]))
-    inv = np.empty_like(order)
-    inv[order] = np.arange(order.size)
-    pos = np.repeat(ptr_s[:-1][inv] - ptr[:-1], n) + np.arange(E)
-    return buf[pos]
+    return buf
 
 
 def _assign_tps(sims, ptr, pstart, boxes_src, anns, ppos, pfirst, pcount,
                 ppid, pimg, legacy):
-    """Entry indices (sorted) of the true positives of a chunk.
+    """True positives of a chunk: (entry indices, pair ranks).
 
-    Entry ``ptr[p] + j`` is detection ``pstart[p] + j`` of ``boxes_src``.
+    Pair r owns entries ``ptr[r]:ptr[r + 1]``; entry ``ptr[r] + j`` is
+    detection ``pstart[r] + j`` of ``boxes_src``.
     """
     P = np.flatnonzero(ppos)
     if P.size == 0:
-        return np.zeros(0, np.int64)
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
     if legacy:
         single, multi = P, P[:0]
     else:
         single, multi = P[pcount[P] == 1], P[pcount[P] > 1]
-    out = []
+    out, out_rank = [], []
     if single.size:
         ns = ptr[single + 1] - ptr[single]
         cs = np.concatenate([[0], np.cumsum(ns)])
@@ -560,6 +591,7 @@ def _assign_tps(sims, ptr, pstart, boxes_src, anns, ppos, pfirst, pcount,
             keep = np.ones(o.size, bool)
             keep[1:] = cgo[1:] != cgo[:-1]
             out.append(ce[o[keep]])
+            out_rank.append(single[cgo[keep]])
     for p in multi.tolist():
         ents = np.arange(ptr[p], ptr[p + 1])
         gts = anns.person_boxes(int(ppid[p]), int(pimg[p]))
@@ -567,6 +599,8 @@ def _assign_tps(sims, ptr, pstart, boxes_src, anns, ppos, pfirst, pcount,
         pos = greedy_match(sims[ents], boxes_src[src],
                            anns.ann_boxes[gts], anns.ann_iou_thresh[gts])
         out.append(ents[pos])
+        out_rank.append(np.full(pos.size, p, np.int64))
     if not out:
-        return np.zeros(0, np.int64)
-    return np.sort(np.concatenate(out)).astype(np.int64)
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return (np.concatenate(out).astype(np.int64),
+            np.concatenate(out_rank).astype(np.int64))

@@ -25,7 +25,7 @@ def make_search_problem(n_images=200, n_persons=60, n_queries=None,
                         dets_per_image=15, dim=64, gallery_sizes=(20, ),
                         shared_sets=(), seed=0, quantize=False,
                         quirks=True, img_size=(800, 600), noise=0.8,
-                        detect_prob=0.92, small_box_prob=0.05,
+                        detect_prob=0.96, small_box_prob=0.05,
                         query_embeddings=True, pairs=False):
     """Build a random person-search problem.
 
@@ -44,6 +44,11 @@ def make_search_problem(n_images=200, n_persons=60, n_queries=None,
             many ties); otherwise L2-normalised float32.
         quirks: add a few duplicated gallery entries and identities repeated
             inside an image (the legacy data errors).
+        noise: embedding noise relative to the identity vector (det / query
+            embedding = normalise(identity + noise * random unit vector));
+            ~3 gives realistic confusion in 2048-d at CUHK-SYSU scale.
+        detect_prob: probability that a GT box gets a detection (score
+            uniform in [0.45, 1]; background detections: [0, 0.8]).
         query_embeddings / pairs: produce the embedding form and/or the pair
             form (pair sims = the dot products).
 
@@ -179,7 +184,7 @@ def make_search_problem(n_images=200, n_persons=60, n_queries=None,
     bx1[~is_gt], by1[~is_gt] = gx, gy
     bx2[~is_gt], by2[~is_gt] = gx + gw, gy + gh
     boxes = np.stack([bx1, by1, bx2, by2], 1).astype(np.float32)
-    scores = np.where(is_gt, rng.uniform(0.3, 1.0, M),
+    scores = np.where(is_gt, rng.uniform(0.45, 1.0, M),
                       rng.uniform(0.0, 0.8, M)).astype(np.float32)
     if quantize:
         embs = (rng.integers(-2, 3, (M, dim)) / 4).astype(np.float32)

@@ -2,22 +2,14 @@
 import os.path as osp
 from typing import Optional, Sequence, Union
 
-import numpy as np
 from mmengine.evaluator import BaseMetric
-from mmengine.fileio import get_local_path
+from mmengine.fileio import dump, get_local_path
 from mmengine.logging import MMLogger
 
 from mmqgn.registry import METRICS
 from ..functional import (PersonSearchAnnotations, evaluate_person_search,
-                          load_retrieval_sets, to_numpy)
-
-
-def _as_dict(x):
-    if x is None or isinstance(x, dict):
-        return x
-    if hasattr(x, 'to_dict'):
-        return x.to_dict()
-    return dict(x)
+                          load_retrieval_sets, records_to_results,
+                          sample_to_record)
 
 
 @METRICS.register_module()
@@ -25,11 +17,11 @@ class PersonSearchMetric(BaseMetric):
     """Person-search retrieval (mAP, top-k) and detection (AP, recall).
 
     Reproduces the legacy OIM / NAE / SeqNet / SeqNeXt evaluation scripts
-    exactly with ``legacy=True`` (see :mod:`mmqgn.evaluation.functional.
-    search_eval` for the protocol and its quirks); ``legacy=False`` gives the
-    corrected protocol (duplicate gallery entries counted once, every box of
-    a repeated person is a GT, queries without GT in their gallery left out
-    of the means).
+    exactly with ``legacy=True`` (protocol and quirks: see
+    :mod:`mmqgn.evaluation.functional.search_eval`); ``legacy=False`` gives
+    the corrected protocol (duplicate gallery entries counted once, every box
+    of a repeated person is a GT, queries without GT in their gallery left
+    out of the means and counted in ``<set>/num_excluded``).
 
     Data samples (dicts, as mmengine passes them; DetDataSample objects are
     converted with ``to_dict``) are of three kinds:
@@ -44,24 +36,31 @@ class PersonSearchMetric(BaseMetric):
       ``img_id``, ``pred_instances`` = ``bboxes``, ``scores``, ``sims``.
 
     Detections are kept at ``score >= det_thresh`` already in
-    :meth:`process`, stored as float32 numpy arrays.
+    :meth:`process` and stored as float32 numpy arrays.
+
+    Metric keys (before the ``prefix``): ``<set>/mAP``, ``<set>/top<k>`` for
+    every retrieval set, ``det/AP``, ``det/recall``, ``det/AP_labeled``,
+    ``det/recall_labeled``.
 
     Args:
         ann_file (str): standardized annotation JSON of the partition
             (docs/data_format.md section 2).
         retrieval_sets (str | Sequence[str]): retrieval set names (resolved as
-            ``<retrieval_dir>/<name>.json``) or paths; each gives metrics
-            ``<name>/mAP``, ``<name>/top<k>``.
+            ``<retrieval_dir>/<name>.json``) or paths.
         retrieval_dir (str, optional): default ``dirname(ann_file)/../
             retrieval``.
         det_thresh (float): detection score threshold. Default 0.5.
         legacy (bool): legacy protocol quirks. Default True.
         topk (Sequence[int]): top-k accuracies. Default (1, 5, 10).
-        eval_detection (bool): also report ``det/AP``, ``det/recall``,
-            ``det/AP_labeled``, ``det/recall_labeled`` on the images of the
-            evaluated sets.
+        eval_detection (bool): also report the detection metrics, on the
+            gallery and query images of the evaluated sets.
         outfile_prefix (str, optional): dump per-query results to
-            ``<outfile_prefix>.person_search.json``.
+            ``<outfile_prefix>.person_search.json`` (a directory gives
+            ``<dir>/results.person_search.json``).
+        results_file (str, optional): also dump the raw predictions
+            (gallery detections, query embeddings, pairs) to this ``.pkl``
+            in the format of docs/data_format.md section 4, for
+            ``tools/analysis_tools/eval_person_search.py``.
         mode (str): 'auto' (pair form when pair samples were seen, else the
             embedding form), 'embedding' or 'pair'.
         collect_device (str): 'cpu' or 'gpu'.
@@ -79,6 +78,7 @@ class PersonSearchMetric(BaseMetric):
                  topk: Sequence[int] = (1, 5, 10),
                  eval_detection: bool = True,
                  outfile_prefix: Optional[str] = None,
+                 results_file: Optional[str] = None,
                  mode: str = 'auto',
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = 'person_search',
@@ -97,13 +97,13 @@ class PersonSearchMetric(BaseMetric):
         self.topk = tuple(int(k) for k in topk)
         self.eval_detection = eval_detection
         self.outfile_prefix = outfile_prefix
+        self.results_file = results_file
         self.mode = mode
         self.backend_args = backend_args
         self._anns = None
         self._sets = None
 
-    # ------------------------------------------------------------------
-    def _annotations(self):
+    def _annotations(self) -> PersonSearchAnnotations:
         if self._anns is None:
             with get_local_path(self.ann_file,
                                 backend_args=self.backend_args) as path:
@@ -111,8 +111,8 @@ class PersonSearchMetric(BaseMetric):
             self._anns.path = self.ann_file
         return self._anns
 
-    def _retrieval_sets(self):
-        """Retrieval sets, loaded once and cached across evaluations."""
+    def _retrieval_sets(self) -> list:
+        """Retrieval sets, loaded once and reused by later evaluations."""
         if self._sets is None:
             self._sets = load_retrieval_sets(self.retrieval_sets,
                                              self._annotations(),
@@ -120,80 +120,24 @@ class PersonSearchMetric(BaseMetric):
                                              self.retrieval_dir)
         return self._sets
 
-    def _keep(self, scores):
-        return scores >= self.det_thresh
-
     def process(self, data_batch, data_samples: Sequence) -> None:
         """Store the predictions of a batch (CPU numpy, float32)."""
         for sample in data_samples:
-            sample = _as_dict(sample)
-            pred = _as_dict(sample.get('pred_instances')) or {}
-            qid = sample.get('query_ann_id')
-            if sample.get('is_query', False):
-                if qid is None:
-                    raise KeyError('query sample without query_ann_id')
-                emb = pred.get('embeddings')
-                if emb is None:
-                    raise KeyError(f'query sample (ann_id {int(qid)}) has no '
-                                   'pred_instances.embeddings')
-                self.results.append({
-                    'kind': 'query', 'ann_id': int(qid),
-                    'embedding': to_numpy(emb, np.float32).reshape(-1)})
-                continue
-            scores = to_numpy(pred['scores'], np.float32).reshape(-1)
-            keep = self._keep(scores)
-            item = {
-                'img_id': int(sample['img_id']),
-                'bboxes': to_numpy(pred['bboxes'],
-                                   np.float32).reshape(-1, 4)[keep],
-                'scores': scores[keep]}
-            if qid is not None:  # pair sample (query-guided model)
-                item.update(kind='pair', ann_id=int(qid),
-                            sims=to_numpy(pred['sims'],
-                                          np.float32).reshape(-1)[keep])
-            else:
-                item['kind'] = 'gallery'
-                emb = pred.get('embeddings')
-                if emb is not None:
-                    emb = to_numpy(emb, np.float32)
-                    item['embeddings'] = np.ascontiguousarray(
-                        emb.reshape(emb.shape[0], -1)[keep])
-            self.results.append(item)
-
-    @staticmethod
-    def results_to_dict(results: list) -> dict:
-        """Stored per-sample results -> the results dict of
-        docs/data_format.md section 4."""
-        gallery, queries, pairs = {}, {}, {}
-        for r in results:
-            kind = r['kind']
-            if kind == 'query':
-                queries[r['ann_id']] = r['embedding']
-            elif kind == 'pair':
-                pairs[(r['ann_id'], r['img_id'])] = {
-                    'bboxes': r['bboxes'], 'scores': r['scores'],
-                    'sims': r['sims']}
-            else:
-                d = {'bboxes': r['bboxes'], 'scores': r['scores']}
-                if 'embeddings' in r:
-                    d['embeddings'] = r['embeddings']
-                gallery[r['img_id']] = d
-        out = {'gallery': gallery}
-        if queries:
-            out['queries'] = queries
-        if pairs:
-            out['pairs'] = pairs
-        return out
+            self.results.append(sample_to_record(sample, self.det_thresh))
 
     def compute_metrics(self, results: list) -> dict:
         logger = MMLogger.get_current_instance()
-        res = self.results_to_dict(results)
         outfile_prefix = self.outfile_prefix
         if outfile_prefix is not None and osp.isdir(outfile_prefix):
             outfile_prefix = osp.join(outfile_prefix, 'results')
+        predictions = records_to_results(results)
+        if self.results_file is not None:
+            dump(predictions, self.results_file)
+            logger.info(f'raw predictions written to {self.results_file}')
         return evaluate_person_search(
-            res, self.ann_file, self._retrieval_sets(),
-            det_thresh=self.det_thresh, legacy=self.legacy, topk=self.topk,
+            predictions, self.ann_file,
+            self._retrieval_sets(), det_thresh=self.det_thresh,
+            legacy=self.legacy, topk=self.topk,
             eval_detection=self.eval_detection, mode=self.mode,
             logger=logger, outfile_prefix=outfile_prefix,
             annotations=self._annotations())

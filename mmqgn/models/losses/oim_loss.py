@@ -81,6 +81,7 @@ class OIMLoss(nn.Module):
 
     def similarities(self, x: Tensor, labels: Tensor) -> Tensor:
         """Masked cosine similarities [x V^T || x U^T], shape (N, L + Q)."""
+        # clones: autograd keeps them while the buffers change in update()
         lut_sims = x.mm(self.lut.t().clone())
         empty = (self.lut.abs().sum(dim=1) == 0).expand_as(lut_sims)
         own = F.one_hot(labels.clamp(min=0), self.num_person_ids).bool()

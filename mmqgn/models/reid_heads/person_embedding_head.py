@@ -61,7 +61,8 @@ class PersonEmbeddingHead(BaseModule):
 
     @staticmethod
     def _projector(in_dim: int, out_dim: int) -> nn.Sequential:
-        return nn.Sequential(nn.Linear(in_dim, out_dim), nn.BatchNorm1d(out_dim))
+        return nn.Sequential(
+            nn.Linear(in_dim, out_dim), nn.BatchNorm1d(out_dim))
 
     def forward(self, res4: Tensor, res5: Tensor) -> Tensor:
         """(N, C4, H, W), (N, C5[, h, w]) -> (N, D) unit-norm."""
