@@ -5,13 +5,14 @@ branch and the OIM loss: mmdet's ``FasterRCNN`` with a ``StandardRoIHead``
 holding the very same backbone, RPN, RoI extractor, conv5 shared head
 (``ResLayerC5``, i.e. mmdet's ``ResLayer`` plus the pooling that the
 ``BBoxHead`` expects) and box head; only ``reid_head`` is dropped. Faster
-R-CNN gets a copy of OIM's (seeded, random; no pretrained weights are
-loaded) weights, so at inference both produce the same detections. They run on the same synthetic batch (random pixels, a few
-random person boxes), alternating model by model and iteration by iteration
-to cancel drift: first inference (images/s through ``test_step``), then
-training (iterations/s through ``train_step`` with the config's optim
-wrapper). The overhead is OIM's time per step over Faster R-CNN's, minus 1
-(goal: under 15%).
+R-CNN gets a copy of OIM's weights (seeded, random; no pretrained weights
+are loaded), so at inference both produce the same detections. They run on
+the same synthetic batch (random pixels, a few random person boxes),
+alternating model by model and iteration by iteration to cancel drift:
+first inference (images/s through ``test_step``), then training
+(iterations/s through ``train_step`` with the config's optim wrapper).
+The overhead is OIM's time per step over Faster R-CNN's, minus 1 (goal:
+under 15%).
 
 The reference input is 900x1500 (H x W); the default here is 600x1000,
 which CPUs run in reasonable time. With random weights most proposals pass

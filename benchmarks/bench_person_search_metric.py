@@ -20,8 +20,6 @@ Not a test (no assertions on time). Usage:
 """
 import argparse
 import gc
-import os.path as osp
-import sys
 import time
 
 import numpy as np

@@ -4,7 +4,6 @@ import os.path as osp
 import cv2
 import numpy as np
 import pytest
-from mmengine.dataset import Compose
 
 from mmqgn.datasets import CUHKSYSUDataset, PRWDataset
 from mmqgn.datasets.person_search import AnnotationError

@@ -206,3 +206,16 @@ def test_ddp_tables_stay_identical():
     written = r0['lut'].abs().sum(dim=1) > 0
     assert written.tolist() == [True, True, False, True]
     assert int(r0['queue_ptr']) == 2
+
+
+def test_lut_update_matches_sequential_loop():
+    oim = OIMLoss(6, 0, embed_dim=4)
+    oim.lut[:3] = F.normalize(torch.randn(3, 4), dim=1)
+    x = F.normalize(torch.randn(20, 4), dim=1)
+    labels = torch.randint(0, 6, (20, ))
+    expected = oim.lut.clone()
+    for feat, label in zip(x, labels.tolist()):
+        row = 0.5 * expected[label] + 0.5 * feat
+        expected[label] = row / row.norm()
+    oim(x, labels)
+    assert torch.allclose(oim.lut, expected, atol=1e-6)

@@ -31,7 +31,6 @@ import json
 import os
 import os.path as osp
 import pickle
-import sys
 
 import numpy as np
 

@@ -42,12 +42,12 @@ order-preserving float bits``) without sorting the query's detections. The
 ranking position of an entry within its query (gallery order, then
 detection order) breaks exact ties like a stable sort would.
 """
-import os.path as osp
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .ap_utils import legacy_iou_matrix, legacy_iou_np, stable_desc_argsort
 from .predictions import GalleryPredictions, PairPredictions, query_matrix
@@ -454,64 +454,12 @@ def _get_torch(backend):
     return torch
 
 
-_OPENBLAS = []
-
-
-def _numpy_openblas():
-    """(get, set) thread-count functions of numpy's bundled OpenBLAS via
-    ctypes (what threadpoolctl does), or None when not found."""
-    if _OPENBLAS:
-        return _OPENBLAS[0]
-    found = None
-    try:
-        import ctypes
-        import glob
-        libdir = osp.join(osp.dirname(osp.dirname(np.__file__)),
-                          'numpy.libs')
-        for path in sorted(glob.glob(osp.join(libdir, '*openblas*'))):
-            lib = ctypes.CDLL(path)
-            for get, set_ in (('scipy_openblas_get_num_threads64_',
-                               'scipy_openblas_set_num_threads64_'),
-                              ('openblas_get_num_threads64_',
-                               'openblas_set_num_threads64_'),
-                              ('openblas_get_num_threads',
-                               'openblas_set_num_threads')):
-                if hasattr(lib, get) and hasattr(lib, set_):
-                    found = (getattr(lib, get), getattr(lib, set_))
-                    break
-            if found:
-                break
-    except Exception:  # pragma: no cover - platform dependent
-        found = None
-    _OPENBLAS.append(found)
-    return found
-
-
 @contextmanager
 def _blas_single_thread():
     """Run numpy's small GEMMs single-threaded: multi-threaded BLAS on many
-    tiny products is slower, and collapses when the cores are busy. Uses
-    threadpoolctl when installed, else numpy's bundled OpenBLAS directly;
-    does nothing when neither works."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        threadpool_limits = None
-    if threadpool_limits is not None:
-        with threadpool_limits(1, user_api='blas'):
-            yield
-        return
-    ob = _numpy_openblas()
-    if ob is None:
+    tiny products is slower, and collapses when the cores are busy."""
+    with threadpool_limits(1, user_api='blas'):
         yield
-        return
-    get, set_ = ob
-    n = get()
-    set_(1)
-    try:
-        yield
-    finally:
-        set_(n)
 
 
 def _dense_sims(qc, ecat, eq, src_idx, torch=None):

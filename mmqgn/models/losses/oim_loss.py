@@ -103,10 +103,16 @@ class OIMLoss(nn.Module):
         self._push_queue(x[labels == IGNORE_LABEL])
 
     def _update_lut(self, x: Tensor, labels: Tensor) -> None:
+        """Sequential momentum updates, vectorised over distinct labels:
+        round k applies the k-th occurrence of every label."""
+        if labels.numel() == 0:
+            return
+        occurrence = _occurrence_index(labels)
         m = self.momentum
-        for feat, label in zip(x, labels.tolist()):
-            row = m * self.lut[label] + (1.0 - m) * feat
-            self.lut[label] = row / row.norm().clamp(min=1e-12)
+        for k in range(int(occurrence.max()) + 1):
+            sel = occurrence == k
+            rows = m * self.lut[labels[sel]] + (1.0 - m) * x[sel]
+            self.lut[labels[sel]] = F.normalize(rows, dim=1)
 
     def _push_queue(self, x: Tensor) -> None:
         num, size = x.size(0), self.queue_size
@@ -135,3 +141,16 @@ class OIMLoss(nn.Module):
         return (f'num_person_ids={self.num_person_ids}, '
                 f'queue_size={self.queue_size}, embed_dim={self.embed_dim}, '
                 f'scalar={self.scalar}, momentum={self.momentum}')
+
+
+def _occurrence_index(labels: Tensor) -> Tensor:
+    """For each element, how many equal labels precede it: [3, 1, 3] ->
+    [0, 0, 1]."""
+    sorted_labels, perm = torch.sort(labels, stable=True)
+    idx = torch.arange(labels.numel(), device=labels.device)
+    starts = torch.ones_like(sorted_labels, dtype=torch.bool)
+    starts[1:] = sorted_labels[1:] != sorted_labels[:-1]
+    group_start = torch.cummax(torch.where(starts, idx, 0), dim=0).values
+    occurrence = torch.empty_like(idx)
+    occurrence[perm] = idx - group_start
+    return occurrence
