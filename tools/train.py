@@ -9,7 +9,7 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mmqgn.utils import register_all_modules
+from mmqgn.utils import register_all_modules, setup_cpu_distributed
 
 
 def parse_args():
@@ -78,6 +78,7 @@ def main():
     args = parse_args()
     register_all_modules(init_default_scope=False)
     cfg = build_cfg(args)
+    setup_cpu_distributed(cfg)
     if 'runner_type' in cfg:
         runner = RUNNERS.build(cfg)
     else:

@@ -114,7 +114,11 @@ def extract_query(model: nn.Module, img: ImageType,
         SearchInputError: unreadable image, or a box that is not a
             positive-size box inside the image.
     """
-    bbox = [float(v) for v in np.asarray(bbox, dtype=np.float64).ravel()]
+    try:
+        bbox = [float(v) for v in np.asarray(bbox, dtype=np.float64).ravel()]
+    except (TypeError, ValueError) as e:
+        raise SearchInputError(f'query box {bbox!r}: expected 4 numbers '
+                               '[x1, y1, x2, y2]') from e
     instance = dict(bbox=bbox, bbox_label=0, ignore_flag=0, person_id=-1,
                     person_label=-1)
     pred, _ = _predict(model, img, instances=[instance], is_query=True,
@@ -175,11 +179,11 @@ def search(model: nn.Module,
     """
     if topk is not None and topk < 1:
         raise SearchInputError(f'topk must be >= 1, got {topk}')
-    query = extract_query(model, query_img, query_bbox)
-    num = len(gallery_imgs) if isinstance(gallery_imgs, Sized) else 0
-    if isinstance(gallery_imgs, Sized) and num == 0:
+    sized = isinstance(gallery_imgs, Sized)
+    if sized and len(gallery_imgs) == 0:
         raise SearchInputError('the gallery is empty')
-    bar = ProgressBar(num) if progress else None
+    query = extract_query(model, query_img, query_bbox)
+    bar = ProgressBar(len(gallery_imgs) if sized else 0) if progress else None
     matches, seen = [], 0
     for idx, img in enumerate(gallery_imgs):
         matches += _rank_image(model, idx, img, query, score_thr)

@@ -13,14 +13,25 @@ ROOT = osp.normpath(osp.join(osp.dirname(__file__), '..', '..'))
 TINY = osp.join(ROOT, 'configs/oim/oim_tiny_synthetic.py')
 
 
-def load_script(relpath: str):
+def _load_script(relpath: str):
     """Import a script of the repository (demo/, tools/, benchmarks/)."""
     path = osp.join(ROOT, relpath)
-    name = osp.splitext(osp.basename(path))[0]
+    name = '_script_' + osp.splitext(osp.basename(path))[0]
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope='session')
+def load_script():
+    """``load_script('demo/x.py')`` imports that script as a module."""
+    return _load_script
+
+
+@pytest.fixture(scope='session')
+def tiny_config():
+    return TINY
 
 
 @pytest.fixture(scope='session')
@@ -53,3 +64,13 @@ def scenes(synthetic_root):
     return [(str(root / img['file_name']), boxes[img['id']])
             for img in sorted(coco['images'], key=lambda i: i['id'])
             if boxes[img['id']]]
+
+
+@pytest.fixture(autouse=True)
+def single_torch_thread():
+    """One intra-op thread: these small models run faster than with several
+    (and far faster than with threads competing for a busy CPU)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

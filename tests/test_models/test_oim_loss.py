@@ -178,16 +178,19 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def _rank_batch(rank):
+    torch.manual_seed(rank)
+    num = 2 + rank  # unequal counts
+    x = F.normalize(torch.randn(num, 2), dim=1)
+    return x, torch.tensor([rank, -1, 3][:num])
+
+
 def _ddp_worker(rank, world_size, port, results):
     import torch.distributed as dist
     dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
                             rank=rank, world_size=world_size)
-    torch.manual_seed(rank)
     oim = OIMLoss(4, 3, embed_dim=2)
-    num = 2 + rank  # unequal counts
-    x = F.normalize(torch.randn(num, 2), dim=1)
-    labels = torch.tensor([rank, -1, 3][:num])
-    oim(x, labels)
+    oim(*_rank_batch(rank))
     results[rank] = {k: v.clone() for k, v in oim.state_dict().items()}
     dist.destroy_process_group()
 
@@ -206,6 +209,13 @@ def test_ddp_tables_stay_identical():
     written = r0['lut'].abs().sum(dim=1) > 0
     assert written.tolist() == [True, True, False, True]
     assert int(r0['queue_ptr']) == 2
+    # ... and equal to one process over the same global batch (rank order)
+    single = OIMLoss(4, 3, embed_dim=2)
+    batches = [_rank_batch(rank) for rank in range(2)]
+    single(torch.cat([b[0] for b in batches]),
+           torch.cat([b[1] for b in batches]))
+    for key, value in single.state_dict().items():
+        torch.testing.assert_close(r0[key], value, msg=key)
 
 
 def test_lut_update_matches_sequential_loop():

@@ -24,10 +24,23 @@ class RNGStateHook(Hook):
     after the restore; their resumed runs match only without random
     augmentation.
     """
-    priority = 'VERY_LOW'
+    # Before CheckpointHook (VERY_LOW), which saves in the same stages; the
+    # states are gathered on every rank there because only rank 0 calls
+    # ``before_save_checkpoint``.
+    priority = 'LOW'
+
+    def __init__(self) -> None:
+        self._states = None
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None) -> None:
+        self._states = all_gather_object(_rng_state())
+
+    def after_train_epoch(self, runner) -> None:
+        self._states = all_gather_object(_rng_state())
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        checkpoint['rng_states'] = all_gather_object(_rng_state())
+        checkpoint['rng_states'] = self._states or [_rng_state()]
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         states = checkpoint.get('rng_states')

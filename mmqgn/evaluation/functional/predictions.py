@@ -113,7 +113,7 @@ def sample_to_record(sample, det_thresh=0.5):
     rec = {'img_id': int(sample['img_id']),
            'bboxes': to_numpy(pred['bboxes'], np.float32).reshape(-1, 4)[keep],
            'scores': scores[keep]}
-    if qid is not None:  # pair sample (query-guided model)
+    if qid is not None and int(qid) >= 0:  # pair (query-guided model)
         rec.update(kind='pair', ann_id=int(qid),
                    sims=to_numpy(pred['sims'], np.float32).reshape(-1)[keep])
     else:
