@@ -391,3 +391,29 @@ def write_outputs(out_dir: str, files: Dict[str, dict]) -> None:
             os.replace(osp.join(tmp, rel), dst)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def converter_main(convert, description: str, root_help: str,
+                   argv=None) -> int:
+    """Command line of a converter: ``root [-o OUT] [--no-progress]``.
+
+    Prints the statistics; a :class:`ConversionError` is printed as one
+    ``error: ...`` line and gives exit status 1.
+    """
+    import argparse
+    import sys
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('root', help=root_help)
+    parser.add_argument('-o', '--out-dir', default=None,
+                        help='output folder (default: the dataset root)')
+    parser.add_argument('--no-progress', action='store_true',
+                        help='do not show progress bars')
+    args = parser.parse_args(argv)
+    try:
+        stats = convert(args.root, args.out_dir,
+                        show_progress=not args.no_progress)
+    except ConversionError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
+    print(format_stats(stats))
+    return 0

@@ -1,3 +1,4 @@
 from .person_embedding_head import PersonEmbeddingHead
+from .qsimnet import QSimNet
 
-__all__ = ['PersonEmbeddingHead']
+__all__ = ['PersonEmbeddingHead', 'QSimNet']
