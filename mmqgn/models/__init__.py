@@ -1,15 +1,18 @@
 """Person-search models: backbones, heads, losses and detectors."""
-from .backbones import QSSEResNet
+from .backbones import ConvNeXtC4, ConvNeXtC5Head, QSSEResNet
 from .dense_heads import QRPNAssigner, QRPNHead, fuse_rpn_scores
-from .detectors import OIM
+from .detectors import OIM, QGN, PairDataPreprocessor, SeqNeXt
 from .gfn import GalleryFilterNetwork, SceneLookupTable
 from .losses import NTXentLoss, OIMLoss
 from .reid_heads import PersonEmbeddingHead, QSimNet
-from .roi_heads import PersonSearchRoIHead, ResLayerC5
+from .roi_heads import (PersonBCELoss, PersonSearchRoIHead, QGNRoIHead,
+                        ResLayerC5, SeqNeXtRoIHead)
 from .utils import all_gather_varlen, empty_boxes, global_pool, is_query_sample
 
 __all__ = [
-    'OIM', 'OIMLoss', 'NTXentLoss', 'PersonEmbeddingHead', 'QSimNet',
+    'OIM', 'QGN', 'SeqNeXt', 'PairDataPreprocessor', 'ConvNeXtC4',
+    'ConvNeXtC5Head', 'QGNRoIHead', 'SeqNeXtRoIHead', 'PersonBCELoss',
+    'OIMLoss', 'NTXentLoss', 'PersonEmbeddingHead', 'QSimNet',
     'PersonSearchRoIHead', 'ResLayerC5', 'QSSEResNet', 'QRPNAssigner',
     'QRPNHead', 'fuse_rpn_scores', 'GalleryFilterNetwork', 'SceneLookupTable',
     'all_gather_varlen', 'empty_boxes', 'global_pool', 'is_query_sample'

@@ -710,3 +710,13 @@ def test_metric_results_file_reevaluates_offline(tmp_path):
                                          print_table=False)
     assert offline['G10/mAP'] == online['person_search/G10/mAP']
     assert offline['det/AP'] == online['person_search/det/AP']
+
+
+def test_gallery_sample_without_detections_is_stored():
+    from mmqgn.evaluation.functional import sample_to_record
+    rec = sample_to_record({'img_id': 3, 'query_ann_id': -1,
+                            'pred_instances': {
+                                'bboxes': np.zeros((0, 4), np.float32),
+                                'scores': np.zeros(0, np.float32),
+                                'embeddings': np.zeros((0, 8), np.float32)}})
+    assert rec['kind'] == 'gallery' and rec['embeddings'].shape == (0, 8)

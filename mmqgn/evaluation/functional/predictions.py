@@ -121,8 +121,9 @@ def sample_to_record(sample, det_thresh=0.5):
         emb = pred.get('embeddings')
         if emb is not None:
             emb = to_numpy(emb, np.float32)
-            rec['embeddings'] = np.ascontiguousarray(
-                emb.reshape(emb.shape[0], -1)[keep])
+            if emb.ndim != 2:  # (0, D) arrays cannot be reshaped with -1
+                emb = emb.reshape(emb.shape[0], -1)
+            rec['embeddings'] = np.ascontiguousarray(emb[keep])
     return rec
 
 

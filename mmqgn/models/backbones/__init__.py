@@ -1,3 +1,7 @@
+from .convnext_c4 import ConvNeXtC4, ConvNeXtC5Head
 from .qsse_resnet import QSSE, QSSEBasicBlock, QSSEBottleneck, QSSEResNet
 
-__all__ = ['QSSE', 'QSSEBasicBlock', 'QSSEBottleneck', 'QSSEResNet']
+__all__ = [
+    'ConvNeXtC4', 'ConvNeXtC5Head', 'QSSE', 'QSSEBasicBlock',
+    'QSSEBottleneck', 'QSSEResNet'
+]

@@ -1,0 +1,99 @@
+# Tiny QGN (QSSE + QRPN + QSimNet on the OIM of oim_tiny_synthetic.py) for
+# the synthetic CUHK-SYSU-layout dataset, trained on query-gallery pairs
+# (qgn_qeeps.md §1, §7, §8). Stage 2 of the recipe (§8.2): initialise from the
+# tiny OIM checkpoint (`load_from`); the shared parts keep their parameter
+# names, only QSSE, QRPN and QSimNet start from scratch.
+# Ablations: model.backbone.with_qsse, model.with_qrpn, model.with_qsimnet.
+# Training only: the query-major pair test loop is not written yet.
+_base_ = ['../oim/oim_tiny_synthetic.py']
+
+base_channels = 16
+c4 = base_channels * 16
+embed_dim = 256
+
+model = dict(
+    type='QGN',
+    # pair batches -> cat([queries, galleries]) (mmqgn/models/detectors/qgn.py)
+    data_preprocessor=dict(type='PairDataPreprocessor'),
+    backbone=dict(type='QSSEResNet', with_qsse=True, qsse_ratio=16),
+    with_qrpn=True,
+    with_qsimnet=True,
+    qrpn_head=dict(
+        type='QRPNHead',
+        in_channels=c4,
+        feat_channels=c4,
+        reduction_ratio=16,
+        roi_layer=dict(
+            type='RoIAlign', output_size=7, spatial_scale=1 / 16,
+            sampling_ratio=2),
+        anchor_generator=dict(
+            type='AnchorGenerator',
+            scales=[2, 4, 8, 16, 32],
+            ratios=[1.0, 2.0, 3.0],
+            strides=[16]),
+        loss_cls=dict(
+            type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)),
+    roi_head=dict(
+        type='QGNRoIHead',
+        qsimnet=dict(type='QSimNet', in_channels=embed_dim)),
+    train_cfg=dict(
+        # QRPN anchor sampling (§4.4, T7, T8): 128 anchors, IoU >= 0.6 with
+        # the target or a jittered copy, negatives away from every person.
+        qrpn=dict(
+            assigner=dict(
+                type='QRPNAssigner', pos_iou_thr=0.6, neg_iou_thr=0.3),
+            sampler=dict(
+                type='RandomSampler',
+                num=128,
+                pos_fraction=0.5,
+                neg_pos_ub=-1,
+                add_gt_as_proposals=False),
+            allowed_border=-1,
+            pos_weight=-1,
+            jitter=dict(num=4))),
+    test_cfg=dict(
+        # §5.3 / D7: the person score only drops < 0.01; NMS 0.4 on p_same.
+        rcnn=dict(score_thr=0.01, nms=dict(type='nms', iou_threshold=0.4))))
+
+pair_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadPersonSearchAnnotations', with_bbox=True),
+    dict(type='Resize', scale=(320, 240), keep_ratio=True),
+    # one flip decision per pair (PersonSearchPairDataset)
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackPersonSearchInputs')
+]
+train_dataloader = dict(
+    batch_size=2,  # pairs (QGN's best models: bSize 2, T2)
+    batch_sampler=None,  # aspect-ratio grouping needs per-image infos
+    dataset=dict(
+        type='PersonSearchPairDataset',
+        pairs_per_query=None,  # CUHK-SYSU: all ordered pairs (T4)
+        seed=0,
+        pipeline=pair_pipeline))
+val_dataloader = None
+val_evaluator = None
+val_cfg = None
+test_dataloader = None
+test_evaluator = None
+test_cfg = None
+
+# Stage 2 (T1): SGD 1e-3, 4 epochs, x0.1 after 2, clip 10, no warm-up.
+max_epochs = 4
+train_cfg = dict(
+    type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=100)
+param_scheduler = [
+    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True,
+         milestones=[2], gamma=0.1)
+]
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(
+        _delete_=True, type='SGD', lr=1e-3, momentum=0.9,
+        weight_decay=5e-4),
+    clip_grad=dict(max_norm=10, norm_type=2))
+auto_scale_lr = dict(enable=False, base_batch_size=2)
+default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1))
+
+# the last checkpoint of configs/oim/oim_tiny_synthetic.py (stage 1, §8.2)
+load_from = 'work_dirs/oim_tiny_synthetic/epoch_32.pth'
