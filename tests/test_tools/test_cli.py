@@ -19,6 +19,8 @@ def test_train_test_and_offline_evaluation(synthetic_root, tmp_path):
     root = str(synthetic_root / 'CUHK-SYSU') + '/'
     data = [
         f'train_dataloader.dataset.data_root={root}',
+        f'val_dataloader.dataset.data_root={root}',
+        f'val_evaluator.ann_file={root}annotations/test.json',
         f'test_dataloader.dataset.data_root={root}',
         f'test_evaluator.ann_file={root}annotations/test.json',
         'test_dataloader.dataset.retrieval_sets=[G50]',
