@@ -1,7 +1,8 @@
 """Person-search models: backbones, heads, losses and detectors."""
 from .backbones import ConvNeXtC4, ConvNeXtC5Head, QSSEResNet
 from .dense_heads import QRPNAssigner, QRPNHead, fuse_rpn_scores
-from .detectors import OIM, QGN, PairDataPreprocessor, SeqNeXt
+from .detectors import (OIM, QGN, OIMWithGFN, PairDataPreprocessor, SeqNeXt,
+                        SeqNeXtWithGFN)
 from .gfn import GalleryFilterNetwork, SceneLookupTable
 from .losses import NTXentLoss, OIMLoss
 from .reid_heads import PersonEmbeddingHead, QSimNet
@@ -10,7 +11,7 @@ from .roi_heads import (PersonBCELoss, PersonSearchRoIHead, QGNRoIHead,
 from .utils import all_gather_varlen, empty_boxes, global_pool, is_query_sample
 
 __all__ = [
-    'OIM', 'QGN', 'SeqNeXt', 'PairDataPreprocessor', 'ConvNeXtC4',
+    'OIM', 'QGN', 'SeqNeXt', 'OIMWithGFN', 'SeqNeXtWithGFN', 'PairDataPreprocessor', 'ConvNeXtC4',
     'ConvNeXtC5Head', 'QGNRoIHead', 'SeqNeXtRoIHead', 'PersonBCELoss',
     'OIMLoss', 'NTXentLoss', 'PersonEmbeddingHead', 'QSimNet',
     'PersonSearchRoIHead', 'ResLayerC5', 'QSSEResNet', 'QRPNAssigner',
