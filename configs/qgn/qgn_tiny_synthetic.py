@@ -4,7 +4,7 @@
 # tiny OIM checkpoint (`load_from`); the shared parts keep their parameter
 # names, only QSSE, QRPN and QSimNet start from scratch.
 # Ablations: model.backbone.with_qsse, model.with_qrpn, model.with_qsimnet.
-# Training only: the query-major pair test loop is not written yet.
+# Test: the query-major loop runs each query's G50 gallery in pair batches.
 _base_ = ['../oim/oim_tiny_synthetic.py']
 
 base_channels = 16
@@ -74,9 +74,13 @@ train_dataloader = dict(
 val_dataloader = None
 val_evaluator = None
 val_cfg = None
-test_dataloader = None
-test_evaluator = None
-test_cfg = None
+test_dataloader = dict(dataset=dict(retrieval_sets=['G50']))
+test_evaluator = dict(retrieval_sets=['G50'])
+test_cfg = dict(
+    type='QueryMajorTestLoop',
+    retrieval_set='G50',
+    gallery_batch_size=8,
+    cache_size=256)
 
 # Stage 2 (T1): SGD 1e-3, 4 epochs, x0.1 after 2, clip 10, no warm-up.
 max_epochs = 4

@@ -46,18 +46,26 @@ def _cfg(data_root, work_dir) -> Config:
         dict(type='Resize', scale=(240, 180), keep_ratio=True),
         dict(type='PackPersonSearchInputs')
     ]
-    cfg.test_dataloader = dict(
-        batch_size=1, num_workers=0, persistent_workers=False,
-        sampler=dict(type='DefaultSampler', shuffle=False),
-        dataset=dict(type='CUHKSYSUDataset', data_root=root,
-                     ann_file='annotations/test.json',
-                     data_prefix=dict(img=''), test_mode=True,
-                     retrieval_sets=[SET], pipeline=pipeline))
-    cfg.test_evaluator = dict(
-        type='PersonSearchMetric', ann_file=root + 'annotations/test.json',
-        retrieval_sets=[SET], det_thresh=0.0)
-    cfg.test_cfg = dict(type='QueryMajorTestLoop', retrieval_set=SET,
-                        gallery_batch_size=4, cache_size=256)
+    cfg.test_dataloader = dict(batch_size=1,
+                               num_workers=0,
+                               persistent_workers=False,
+                               sampler=dict(type='DefaultSampler',
+                                            shuffle=False),
+                               dataset=dict(type='CUHKSYSUDataset',
+                                            data_root=root,
+                                            ann_file='annotations/test.json',
+                                            data_prefix=dict(img=''),
+                                            test_mode=True,
+                                            retrieval_sets=[SET],
+                                            pipeline=pipeline))
+    cfg.test_evaluator = dict(type='PersonSearchMetric',
+                              ann_file=root + 'annotations/test.json',
+                              retrieval_sets=[SET],
+                              det_thresh=0.0)
+    cfg.test_cfg = dict(type='QueryMajorTestLoop',
+                        retrieval_set=SET,
+                        gallery_batch_size=4,
+                        cache_size=256)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1000)
     cfg.default_hooks.visualization = dict(type='DetVisualizationHook')
     cfg.custom_hooks = []
@@ -108,11 +116,10 @@ class Recorder:
 
 def _loop(runner, **kwargs):
     """A fresh loop (own dataset and evaluator) with counting wrappers."""
-    loop = LOOPS.build(
-        dict(runner.cfg.test_cfg, **kwargs),
-        default_args=dict(runner=runner,
-                          dataloader=runner.cfg.test_dataloader,
-                          evaluator=runner.cfg.test_evaluator))
+    loop = LOOPS.build(dict(runner.cfg.test_cfg, **kwargs),
+                       default_args=dict(runner=runner,
+                                         dataloader=runner.cfg.test_dataloader,
+                                         evaluator=runner.cfg.test_evaluator))
     loop.dataset.pipeline = Counting(loop.dataset.pipeline)
     loop.evaluator = Recorder(loop.evaluator)
     return loop
@@ -125,8 +132,10 @@ def _run(runner, loop):
 
 
 def _pairs(samples):
-    return {(s['query_ann_id'], s['img_id']): s['pred_instances']
-            for s in samples if s['query_ann_id'] >= 0}
+    return {
+        (s['query_ann_id'], s['img_id']): s['pred_instances']
+        for s in samples if s['query_ann_id'] >= 0
+    }
 
 
 @pytest.fixture(scope='module')
@@ -145,26 +154,31 @@ def test_visits_exactly_the_expanded_pairs(batched):
     loop, _ = batched
     expected = qml.expanded_pairs(loop.rset)
     assert len(expected) == 6 * 15
-    visited = [(s['query_ann_id'], s['img_id'])
-               for s in loop.evaluator.samples if s['query_ann_id'] >= 0]
+    visited = [(s['query_ann_id'], s['img_id']) for s in loop.evaluator.samples
+               if s['query_ann_id'] >= 0]
     assert collections.Counter(visited) == collections.Counter(
         map(tuple, expected.tolist()))
     # one plain gallery record per distinct gallery image (detection metric)
-    gallery = [s['img_id'] for s in loop.evaluator.samples
-               if s['query_ann_id'] < 0]
+    gallery = [
+        s['img_id'] for s in loop.evaluator.samples if s['query_ann_id'] < 0
+    ]
     assert sorted(gallery) == sorted(set(expected[:, 1].tolist()))
-    assert all('sims' not in s['pred_instances'] for s in
-               loop.evaluator.samples if s['query_ann_id'] < 0)
+    assert all('sims' not in s['pred_instances']
+               for s in loop.evaluator.samples if s['query_ann_id'] < 0)
     assert loop.evaluator.size == len(loop.evaluator.samples)
 
 
 def test_each_image_passes_the_pipeline_once(batched):
     loop, _ = batched
     calls = loop.dataset.pipeline.calls
-    queries = {(int(loop.rset.anns.img_ids[i]), int(qid)) for i, qid in zip(
-        loop.rset.query_img_idx, loop.rset.query_ann_ids)}
-    gallery = {(int(g), -1) for g in loop.rset.anns.img_ids[
-        np.unique(loop.rset.gal_img_idx)]}
+    queries = {
+        (int(loop.rset.anns.img_ids[i]), int(qid))
+        for i, qid in zip(loop.rset.query_img_idx, loop.rset.query_ann_ids)
+    }
+    gallery = {
+        (int(g), -1)
+        for g in loop.rset.anns.img_ids[np.unique(loop.rset.gal_img_idx)]
+    }
     assert len(queries) == len(loop.rset)
     # the query once per query, every gallery image once (cache of 256)
     assert calls == collections.Counter(queries | gallery)
@@ -187,10 +201,14 @@ def test_batched_equals_one_pair_at_a_time(runner, batched):
     assert ref.keys() == got.keys()
     assert any(len(p['sims']) for p in ref.values())
     for key, pred in ref.items():
-        np.testing.assert_allclose(got[key]['sims'], pred['sims'],
-                                   rtol=1e-4, atol=1e-5)
-        np.testing.assert_allclose(got[key]['bboxes'], pred['bboxes'],
-                                   rtol=1e-4, atol=1e-2)
+        np.testing.assert_allclose(got[key]['sims'],
+                                   pred['sims'],
+                                   rtol=1e-4,
+                                   atol=1e-5)
+        np.testing.assert_allclose(got[key]['bboxes'],
+                                   pred['bboxes'],
+                                   rtol=1e-4,
+                                   atol=1e-2)
     # without the cache every pair decodes its query and gallery image
     assert sum(naive.dataset.pipeline.calls.values()) == 2 * len(ref)
     for key, value in metrics.items():
@@ -253,8 +271,11 @@ def _free_port():
 
 
 def _ddp_worker(rank, port, data_root, work_dir, ckpt, results):
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE='2',
-                      MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    os.environ.update(RANK=str(rank),
+                      LOCAL_RANK=str(rank),
+                      WORLD_SIZE='2',
+                      MASTER_ADDR='127.0.0.1',
+                      MASTER_PORT=str(port))
     torch.set_num_threads(1)
     os.chdir(work_dir)  # mmengine collects results under ./.dist_test
     cfg = _cfg(data_root, work_dir)
@@ -269,8 +290,7 @@ def _ddp_worker(rank, port, data_root, work_dir, ckpt, results):
                          queries=runner.test_loop.my_queries())
 
 
-def test_two_ranks_give_the_single_process_metrics(runner, batched,
-                                                   tmp_path):
+def test_two_ranks_give_the_single_process_metrics(runner, batched, tmp_path):
     _, metrics = batched
     ckpt = str(tmp_path / 'random_qgn.pth')
     torch.save(dict(state_dict=runner.model.state_dict()), ckpt)
@@ -281,7 +301,8 @@ def test_two_ranks_give_the_single_process_metrics(runner, batched,
             _ddp_worker,
             args=(_free_port(), runner.cfg.test_dataloader.dataset.data_root,
                   tmp_path, ckpt, results),
-            nprocs=2, start_method='spawn')
+            nprocs=2,
+            start_method='spawn')
         r0, r1 = dict(results[0]), dict(results[1])
     assert r0['queries'] == [0, 2, 4] and r1['queries'] == [1, 3, 5]
     for r in range(2):  # one resume file per rank, its queries only

@@ -23,12 +23,14 @@ from mmengine.runner import TestLoop
 from mmengine.runner.amp import autocast
 from mmengine.utils import ProgressBar
 
-from mmqgn.evaluation.functional import (PersonSearchAnnotations,
-                                        RetrievalSet, resolve_retrieval_set)
+from mmqgn.evaluation.functional import (PersonSearchAnnotations, RetrievalSet,
+                                         resolve_retrieval_set)
 from mmqgn.registry import LOOPS
 
-__all__ = ['QueryMajorTestLoop', 'PipelineCache', 'pair_batch',
-           'compact_sample', 'expanded_pairs', 'read_resume_file']
+__all__ = [
+    'QueryMajorTestLoop', 'PipelineCache', 'pair_batch', 'compact_sample',
+    'expanded_pairs', 'read_resume_file'
+]
 
 #: ``pred_instances`` fields kept for the metric (embeddings are dropped:
 #: pair samples are ranked by ``sims``; this keeps the resume file small).
@@ -74,16 +76,16 @@ def pair_batch(query: dict, galleries: Sequence[dict],
     gal_samples = []
     for item in galleries:
         sample = copy.deepcopy(item['data_samples'])
-        sample.set_metainfo(dict(query_ann_id=int(query_ann_id),
-                                 is_query=False))
+        sample.set_metainfo(
+            dict(query_ann_id=int(query_ann_id), is_query=False))
         gal_samples.append(sample)
     n = len(galleries)
-    return dict(
-        inputs=dict(query=[query['inputs']] * n,
-                    gallery=[item['inputs'] for item in galleries]),
-        data_samples=dict(
-            query=[copy.deepcopy(query['data_samples']) for _ in range(n)],
-            gallery=gal_samples))
+    return dict(inputs=dict(query=[query['inputs']] * n,
+                            gallery=[item['inputs'] for item in galleries]),
+                data_samples=dict(query=[
+                    copy.deepcopy(query['data_samples']) for _ in range(n)
+                ],
+                                  gallery=gal_samples))
 
 
 def compact_sample(sample, as_gallery: bool = False) -> dict:
@@ -102,8 +104,10 @@ def compact_sample(sample, as_gallery: bool = False) -> dict:
     if as_gallery:
         inst.pop('sims', None)
         qid = -1
-    return dict(img_id=int(sample.metainfo['img_id']), query_ann_id=qid,
-                is_query=False, pred_instances=inst)
+    return dict(img_id=int(sample.metainfo['img_id']),
+                query_ann_id=qid,
+                is_query=False,
+                pred_instances=inst)
 
 
 @LOOPS.register_module()
@@ -174,8 +178,8 @@ class QueryMajorTestLoop(TestLoop):
         """The retrieval set over the dataset's annotation file."""
         ds = self.dataset
         path = resolve_retrieval_set(
-            name, ds.ann_file,
-            ds.retrieval_dir or osp.join(ds.data_root or '', 'retrieval'))
+            name, ds.ann_file, ds.retrieval_dir
+            or osp.join(ds.data_root or '', 'retrieval'))
         rset = RetrievalSet(path, PersonSearchAnnotations(ds.ann_file))
         rset.check_nonempty()
         return rset
@@ -285,13 +289,15 @@ class QueryMajorTestLoop(TestLoop):
     def run_iter(self, idx: int, data_batch: dict) -> Sequence:
         """One pair batch through the model (with the iteration hooks) ->
         the predicted gallery samples."""
-        self.runner.call_hook(
-            'before_test_iter', batch_idx=idx, data_batch=data_batch)
+        self.runner.call_hook('before_test_iter',
+                              batch_idx=idx,
+                              data_batch=data_batch)
         with autocast(enabled=self.fp16):
             outputs = self.runner.model.test_step(data_batch)
-        self.runner.call_hook(
-            'after_test_iter', batch_idx=idx, data_batch=data_batch,
-            outputs=outputs)
+        self.runner.call_hook('after_test_iter',
+                              batch_idx=idx,
+                              data_batch=data_batch,
+                              outputs=outputs)
         return outputs
 
     @staticmethod
@@ -329,7 +335,8 @@ class QueryMajorTestLoop(TestLoop):
         if self.resume_file is None:
             return
         with open(self._resume_path(), 'ab') as f:
-            pickle.dump(dict(query_ann_id=qid, samples=samples), f,
+            pickle.dump(dict(query_ann_id=qid, samples=samples),
+                        f,
                         protocol=pickle.HIGHEST_PROTOCOL)
 
 
@@ -360,9 +367,9 @@ def expanded_pairs(rset: RetrievalSet) -> np.ndarray:
     """All (query ann id, gallery image id) pairs of a set, (P, 2), in the
     order the loop visits them on one rank."""
     rows = [
-        np.stack([np.full(len(g), qid), g], axis=1) for qid, g in (
-            (int(rset.query_ann_ids[q]), rset.gallery_image_ids(q))
-            for q in range(len(rset)))
+        np.stack([np.full(len(g), qid), g], axis=1)
+        for qid, g in ((int(rset.query_ann_ids[q]), rset.gallery_image_ids(q))
+                       for q in range(len(rset)))
     ]
     return np.concatenate(rows).astype(np.int64) if rows else \
         np.zeros((0, 2), np.int64)
