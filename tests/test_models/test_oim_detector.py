@@ -5,26 +5,17 @@ import os.path as osp
 
 import pytest
 import torch
-from mmdet.structures import DetDataSample
-from mmdet.structures.bbox import HorizontalBoxes
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmengine.structures import InstanceData
 
 from mmqgn.registry import MODELS
+from toy_scenes import H, SCALE, SCENES, W  # noqa: F401
+from toy_scenes import toy_batch as _batch
+from toy_scenes import toy_image as _image
+from toy_scenes import toy_sample as _sample
 
 ROOT = osp.join(osp.dirname(__file__), '..', '..')
 TINY = osp.join(ROOT, 'configs/oim/oim_tiny_synthetic.py')
-H, W = 160, 192  # resized (network input) size; original = 2x
-SCALE = 0.5
-
-# two scenes of (x1, y1, x2, y2) in resized pixels, OIM label, body colour
-SCENES = [
-    [((16, 20, 56, 140), 0, (220, 40, 40)),
-     ((110, 30, 150, 150), -1, (40, 200, 60))],
-    [((70, 15, 112, 145), 1, (40, 60, 220)),
-     ((140, 35, 178, 150), 0, (220, 40, 40))],
-]
 
 
 def _model_cfg(**reid):
@@ -42,45 +33,6 @@ def _build(**reid):
     model = MODELS.build(_model_cfg(**reid))
     model.init_weights()
     return model
-
-
-def _image(scene, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    img = torch.rand(3, H, W, generator=g) * 60 + 80
-    for (x1, y1, x2, y2), _, colour in scene:
-        img[:, y1:y2, x1:x2] = torch.tensor(colour, dtype=torch.float).view(
-            3, 1, 1)
-        img[:, y1:y1 + 12, x1 + 10:x2 - 10] = 200.0  # a "head"
-    return img
-
-
-def _sample(scene, is_query=False, hbox=False):
-    """A data sample as the data preprocessor hands it to the model (boxes
-    as tensors; ``hbox=True``: HorizontalBoxes, as the pipeline packs them).
-    """
-    ds = DetDataSample(
-        metainfo=dict(
-            img_id=7,
-            img_shape=(H, W),
-            ori_shape=(int(H / SCALE), int(W / SCALE)),
-            pad_shape=(H, W),
-            batch_input_shape=(H, W),
-            scale_factor=(SCALE, SCALE),
-            is_query=is_query,
-            query_ann_id=11 if is_query else -1))
-    boxes = torch.tensor([b for b, _, _ in scene], dtype=torch.float)
-    labels = torch.tensor([pl for _, pl, _ in scene])
-    ds.gt_instances = InstanceData(
-        bboxes=HorizontalBoxes(boxes) if hbox else boxes,
-        labels=torch.zeros(len(scene), dtype=torch.long),
-        person_labels=labels,
-        person_ids=labels + 100 * (labels >= 0))
-    return ds
-
-
-def _batch():
-    inputs = torch.stack([_image(s, i) for i, s in enumerate(SCENES)])
-    return (inputs - 110.0) / 40.0, [_sample(s) for s in SCENES]
 
 
 def _total(model, losses):

@@ -7,11 +7,8 @@ import os.path as osp
 import pytest
 import torch
 import torch.nn.functional as F
-from mmdet.structures import DetDataSample
-from mmdet.structures.bbox import HorizontalBoxes
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmengine.structures import InstanceData
 
 from mmqgn.registry import MODELS
 
@@ -20,20 +17,16 @@ seqnext_roi_head = importlib.import_module(
     'mmqgn.models.roi_heads.seqnext_roi_head')
 importlib.import_module('mmqgn.models.detectors.seqnext')
 
+from toy_scenes import H, SCALE, SCENES, W  # noqa: F401
+from toy_scenes import toy_batch as _batch
+from toy_scenes import toy_image as _image  # noqa: F401
+from toy_scenes import toy_sample as _sample
+
 ROOT = osp.join(osp.dirname(__file__), '..', '..')
 BASE = osp.join(ROOT, 'configs/_base_/models/seqnext_convnext-b.py')
 TINY = osp.join(ROOT, 'configs/seqnext/seqnext_tiny_synthetic.py')
-H, W = 160, 192  # resized (network input) size; original = 2x
-SCALE = 0.5
 DIM = 64  # embedding size of the tiny config
 
-# two scenes of (x1, y1, x2, y2) in resized pixels, OIM label, body colour
-SCENES = [
-    [((16, 20, 56, 140), 0, (220, 40, 40)),
-     ((110, 30, 150, 150), -1, (40, 200, 60))],
-    [((70, 15, 112, 145), 1, (40, 60, 220)),
-     ((140, 35, 178, 150), 0, (220, 40, 40))],
-]
 STAGE2_LOSSES = ('loss_cls', 'loss_bbox', 'loss_oim')
 
 
@@ -75,41 +68,6 @@ def _build(cfg=None):
     model = MODELS.build(cfg if cfg is not None else _model_cfg())
     model.init_weights()
     return model
-
-
-def _image(scene, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    img = torch.rand(3, H, W, generator=g) * 60 + 80
-    for (x1, y1, x2, y2), _, colour in scene:
-        img[:, y1:y2, x1:x2] = torch.tensor(colour, dtype=torch.float).view(
-            3, 1, 1)
-        img[:, y1:y1 + 12, x1 + 10:x2 - 10] = 200.0  # a "head"
-    return img
-
-
-def _sample(scene, is_query=False):
-    ds = DetDataSample(
-        metainfo=dict(
-            img_id=7,
-            img_shape=(H, W),
-            ori_shape=(int(H / SCALE), int(W / SCALE)),
-            pad_shape=(H, W),
-            batch_input_shape=(H, W),
-            scale_factor=(SCALE, SCALE),
-            is_query=is_query,
-            query_ann_id=11 if is_query else -1))
-    boxes = torch.tensor([b for b, _, _ in scene], dtype=torch.float)
-    labels = torch.tensor([pl for _, pl, _ in scene])
-    ds.gt_instances = InstanceData(
-        bboxes=HorizontalBoxes(boxes) if is_query else boxes,
-        labels=torch.zeros(len(scene), dtype=torch.long),
-        person_labels=labels)
-    return ds
-
-
-def _batch():
-    inputs = torch.stack([_image(s, i) for i, s in enumerate(SCENES)])
-    return (inputs - 110.0) / 40.0, [_sample(s) for s in SCENES]
 
 
 def _seeded_losses(model, seed=0):
@@ -299,7 +257,7 @@ def _low_threshold_model(cws=True):
 def test_predict_gallery_and_query():
     model = _low_threshold_model()
     inputs, samples = _batch()
-    samples[1] = _sample(SCENES[1][:1], is_query=True)
+    samples[1] = _sample(SCENES[1][:1], is_query=True, hbox=True)
     with torch.no_grad():
         gallery, query = model.predict(inputs, samples)
     pred = gallery.pred_instances
