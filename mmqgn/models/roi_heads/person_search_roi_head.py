@@ -73,6 +73,15 @@ class PersonSearchRoIHead(StandardRoIHead):
     def loss(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
              batch_data_samples: SampleList) -> dict:
         """Detection losses (mmdet) plus ``loss_oim``."""
+        return self.detection_reid_loss(x, rpn_results_list,
+                                        batch_data_samples)[0]
+
+    def detection_reid_loss(self, x: Tuple[Tensor],
+                            rpn_results_list: InstanceList,
+                            batch_data_samples: SampleList) -> tuple:
+        """Detection and OIM losses, plus what query-guided heads reuse:
+        the sampling results, the GT instances and the embeddings (R, D) of
+        all sampled RoIs."""
         assert len(rpn_results_list) == len(batch_data_samples)
         batch_gt_instances, batch_gt_instances_ignore, _ = \
             unpack_gt_instances(batch_data_samples)
@@ -81,10 +90,12 @@ class PersonSearchRoIHead(StandardRoIHead):
                                         batch_gt_instances_ignore)
         bbox_results = self.bbox_loss(x, sampling_results)
         losses = dict(bbox_results['loss_bbox'])
-        losses.update(
-            self.reid_loss(bbox_results, sampling_results,
-                           batch_gt_instances))
-        return losses
+        embeddings = self.reid_head(bbox_results['roi_feats'],
+                                    bbox_results['bbox_feats'])
+        is_pos, labels = self.reid_targets(sampling_results,
+                                           batch_gt_instances)
+        losses.update(self.reid_head.loss(embeddings[is_pos], labels))
+        return losses, sampling_results, batch_gt_instances, embeddings
 
     def _sample(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
                 batch_gt_instances: InstanceList,
@@ -104,16 +115,6 @@ class PersonSearchRoIHead(StandardRoIHead):
                     batch_gt_instances[i],
                     feats=[lvl_feat[i][None] for lvl_feat in x]))
         return sampling_results
-
-    def reid_loss(self, bbox_results: dict,
-                  sampling_results: List[SamplingResult],
-                  batch_gt_instances: InstanceList) -> dict:
-        """OIM loss of the foreground sampled RoIs."""
-        embeddings = self.reid_head(bbox_results['roi_feats'],
-                                    bbox_results['bbox_feats'])
-        is_pos, labels = self.reid_targets(sampling_results,
-                                           batch_gt_instances)
-        return self.reid_head.loss(embeddings[is_pos], labels)
 
     @staticmethod
     def reid_targets(sampling_results: List[SamplingResult],

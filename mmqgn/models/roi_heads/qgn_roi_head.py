@@ -9,7 +9,6 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from mmcv.ops import batched_nms
 from mmdet.models.task_modules.samplers import SamplingResult
-from mmdet.models.utils import unpack_gt_instances
 from mmdet.structures import SampleList
 from mmdet.structures.bbox import bbox2roi, scale_boxes
 from mmdet.utils import InstanceList
@@ -70,18 +69,8 @@ class QGNRoIHead(PersonSearchRoIHead):
             query_bboxes: B query boxes (1, 4) in input pixels.
             query_labels: (B,) OIM person labels of the queries.
         """
-        batch_gt_instances, batch_gt_instances_ignore, _ = \
-            unpack_gt_instances(batch_data_samples)
-        sampling_results = self._sample(x, rpn_results_list,
-                                        batch_gt_instances,
-                                        batch_gt_instances_ignore)
-        bbox_results = self.bbox_loss(x, sampling_results)
-        losses = dict(bbox_results['loss_bbox'])
-        f_g = self.reid_head(bbox_results['roi_feats'],
-                             bbox_results['bbox_feats'])
-        is_pos, labels = self.reid_targets(sampling_results,
-                                           batch_gt_instances)
-        losses.update(self.reid_head.loss(f_g[is_pos], labels))
+        losses, sampling_results, batch_gt_instances, f_g = \
+            self.detection_reid_loss(x, rpn_results_list, batch_data_samples)
         if self.with_qsimnet:
             f_q = self.query_embeddings(query_feats, query_bboxes)
             counts = [len(res.priors) for res in sampling_results]
