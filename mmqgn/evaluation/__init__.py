@@ -7,9 +7,11 @@ skipped without error when mmdet / torch / mmcv are missing so that the
 functional core stays usable in a light environment.
 """
 from . import functional  # noqa: F401
-from .functional import evaluate_person_search
+from .functional import (calibrate_gfn_threshold, evaluate_person_search,
+                         gfn_negative_filtered)
 
-__all__ = ['functional', 'evaluate_person_search']
+__all__ = ['functional', 'evaluate_person_search', 'calibrate_gfn_threshold',
+           'gfn_negative_filtered']
 
 try:
     from .metrics import PersonSearchMetric  # noqa: F401

@@ -298,3 +298,177 @@ def test_gfn_loss_with_lut():
     loss.backward()
     assert new_p.grad.abs().sum() > 0 and new_s.grad.abs().sum() > 0
     assert len(gfn.lut) == 6
+
+
+# ------------------------------------------------- query code (eval BN)
+def _nontrivial_bn(gfn):
+    g = torch.Generator().manual_seed(3)
+    bn = gfn.fusion_norm
+    bn.running_mean.copy_(torch.randn(D, generator=g) * 0.3)
+    bn.running_var.copy_(torch.rand(D, generator=g) + 0.2)
+    bn.weight.data.copy_(torch.randn(D, generator=g))
+    bn.bias.data.copy_(torch.randn(D, generator=g) * 0.5)
+
+
+@pytest.mark.parametrize('mode', ['combined', 'base', 'image'])
+def test_query_code_scores_equal_gfn_score(mode):
+    from mmqgn.evaluation.functional.gfn_eval import \
+        score_from_code as np_score_from_code
+    from mmqgn.models.gfn import score_from_code
+    gfn = build_gfn(mode=mode, score_temperature=0.7).eval()
+    _nontrivial_bn(gfn)
+    g = torch.Generator().manual_seed(4)
+    q = torch.randn(3, D, generator=g)  # not unit: normalised inside
+    qs = F.normalize(torch.randn(3, D, generator=g), dim=1)
+    gal = torch.randn(7, D, generator=g) * 2.0
+    with torch.no_grad():
+        ref = gfn.score(q, qs, gal)
+        code = gfn.query_code(q, qs)
+    assert code.shape == (3, 3 * D + 3)
+    assert (code[:, -1] == 0.7).all()
+    torch.testing.assert_close(score_from_code(code, gal), ref, atol=1e-5,
+                               rtol=0)
+    got = np_score_from_code(code.numpy(), gal.numpy())
+    torch.testing.assert_close(torch.from_numpy(got).float(), ref, atol=1e-5,
+                               rtol=0)
+    # the scores really depend on the BN affine (combined mode)
+    if mode == 'combined':
+        gfn.fusion_norm.bias.data.zero_()
+        with torch.no_grad():
+            assert not torch.allclose(gfn.score(q, qs, gal), ref, atol=1e-3)
+
+
+def test_query_mode_validated():
+    assert build_gfn().query_mode == 'batch'
+    assert build_gfn(query_mode='proto').query_mode == 'proto'
+    with pytest.raises(ValueError, match='query_mode'):
+        build_gfn(query_mode='oim')
+
+
+# ------------------------------------ detector: gated predict, proto mode
+def _detector(**gfn):
+    import os.path as osp
+
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmqgn')
+    root = osp.join(osp.dirname(__file__), '..', '..')
+    cfg = Config.fromfile(
+        osp.join(root, 'configs/oim/oim_gfn_tiny_synthetic.py')).model
+    cfg.roi_head.reid_head.loss_reid.update(num_person_ids=4, queue_size=8)
+    cfg.train_cfg.rpn_proposal.update(nms_pre=500, max_per_img=100)
+    cfg.train_cfg.rcnn.sampler.num = 32
+    cfg.gfn.update(gfn)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    return model
+
+
+def _three_images():
+    """Two gallery scenes and one query image (first box of scene 1)."""
+    from toy_scenes import SCENES, toy_image, toy_sample
+    inputs = torch.stack([toy_image(SCENES[i], i) for i in (0, 1, 1)])
+    samples = [toy_sample(SCENES[0]), toy_sample(SCENES[1]),
+               toy_sample(SCENES[1][:1], is_query=True, hbox=True)]
+    return (inputs - 110.0) / 40.0, samples
+
+
+def _predict(model, scene_filter=None):
+    import copy
+    inputs, samples = _three_images()
+    with torch.no_grad():
+        return model.predict(inputs, copy.deepcopy(samples),
+                             scene_filter=scene_filter)
+
+
+def test_gated_predict_keep_all_equals_no_filter_and_drop_one():
+    model = _detector().eval()
+    plain = _predict(model)
+    seen = []
+
+    def keep_all(scenes):
+        seen.append(scenes)
+        return torch.ones(len(scenes), dtype=torch.bool)
+
+    kept = _predict(model, keep_all)
+    assert seen[0].shape == (3, 256)
+    torch.testing.assert_close(seen[0].norm(dim=1), torch.ones(3))
+    for a, b in zip(plain, kept):
+        assert 'gfn_skipped' not in a and 'gfn_skipped' not in b
+        assert torch.equal(a.scene_embedding, b.scene_embedding)
+        for key in ('bboxes', 'scores', 'labels', 'embeddings'):
+            assert torch.equal(a.pred_instances[key], b.pred_instances[key])
+    assert len(plain[0].pred_instances) > 0
+    assert len(plain[1].pred_instances) > 0
+    # query samples: (1, D) embedding, scene embedding and the query code
+    assert plain[2].pred_instances.embeddings.shape == (1, 256)
+    assert plain[2].gfn_query.shape == (3 * 256 + 3, )
+    assert 'gfn_query' not in plain[0]
+
+    # drop image 0; the filter also says "drop" for the query: ignored
+    dropped = _predict(model, lambda s: torch.tensor([False, True, False]))
+    skipped = dropped[0]
+    assert skipped.gfn_skipped is True
+    assert skipped.pred_instances.bboxes.shape == (0, 4)
+    assert skipped.pred_instances.scores.shape == (0, )
+    assert skipped.pred_instances.labels.shape == (0, )
+    assert skipped.pred_instances.embeddings.shape == (0, 256)
+    assert torch.equal(skipped.scene_embedding, plain[0].scene_embedding)
+    for a, b in zip(plain[1:], dropped[1:]):
+        assert 'gfn_skipped' not in b
+        for key in ('bboxes', 'scores', 'embeddings'):
+            torch.testing.assert_close(a.pred_instances[key],
+                                       b.pred_instances[key], atol=1e-5,
+                                       rtol=0)
+    torch.testing.assert_close(dropped[2].gfn_query, plain[2].gfn_query)
+    with pytest.raises(ValueError, match='bool mask'):
+        _predict(model, lambda s: torch.ones(2, dtype=torch.bool))
+
+    # threshold filter from the query (test_cfg.gfn.filter_thr): 0 keeps all
+    # (scores > 0), above every score skips both gallery images
+    assert model.gfn_filter_thr is None
+    assert model.make_scene_filter(plain[2]) is None
+    model.test_cfg['gfn'] = dict(filter_thr=0.0)
+    zero = _predict(model, model.make_scene_filter(plain[2]))
+    assert not any('gfn_skipped' in ds for ds in zero)
+    assert torch.equal(zero[1].pred_instances.bboxes,
+                       kept[1].pred_instances.bboxes)
+    high = _predict(model, model.make_scene_filter(plain[2], thr=0.99))
+    assert [ds.get('gfn_skipped', False) for ds in high] == [True, True,
+                                                             False]
+
+
+def test_proto_mode_uses_oim_prototypes_without_person_gradient():
+    from toy_scenes import SCENES, toy_image, toy_sample
+    model = _detector(query_mode='proto', lut=None).train()
+    lut = model.roi_head.reid_head.loss_reid.lut
+    lut.copy_(F.normalize(torch.randn(lut.shape), dim=1))
+    scenes = SCENES + [SCENES[1][::-1], SCENES[0][:1]]
+    inputs = (torch.stack([toy_image(s, i) for i, s in enumerate(scenes)]) -
+              110.0) / 40.0
+    samples = [toy_sample(s) for s in scenes]
+    captured = {}
+    loss_fn = model.gfn.loss
+
+    def spy(persons, person_pids, person_scene, *args, **kwargs):
+        captured.update(persons=persons, pids=person_pids,
+                        scene=person_scene)
+        return loss_fn(persons, person_pids, person_scene, *args, **kwargs)
+
+    model.gfn.loss = spy
+    x = model.extract_feat(inputs)
+    loss = model.gfn_loss(x, samples)['loss_gfn']
+    # known persons (OIM labels): [0, -1], [1, 0], [0, 1], [0] -> the unknown
+    # one is dropped, the rows are the LUT rows of the labels
+    labels = torch.tensor([0, 1, 0, 0, 1, 0])
+    torch.testing.assert_close(captured['persons'], lut[labels])
+    assert captured['scene'].tolist() == [0, 1, 1, 2, 2, 3]
+    assert captured['pids'].tolist() == [100, 101, 100, 100, 101, 100]
+    assert not captured['persons'].requires_grad
+    assert torch.isfinite(loss) and loss > 0
+    loss.backward()
+    reid = [p.grad for p in model.roi_head.parameters() if p.requires_grad]
+    assert all(g is None or not g.abs().sum() for g in reid)
+    assert model.gfn.scene_head.layer4[0].conv1.weight.grad.abs().sum() > 0
+    assert model.backbone.conv1.weight.grad.abs().sum() > 0

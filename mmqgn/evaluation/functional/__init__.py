@@ -4,6 +4,9 @@ from .ap_utils import (average_precision, legacy_iou, legacy_iou_matrix,
 from .api import (evaluate_person_search, format_table, load_retrieval_sets,
                   results_table)
 from .det_eval import eval_detection
+from .gfn_eval import (calibrate_gfn_threshold, entry_gfn_scores,
+                       eval_gfn_set, gfn_negative_filtered, has_gfn,
+                       scene_retrieval, score_from_code)
 from .predictions import (GalleryPredictions, PairPredictions,
                           normalize_results, query_matrix, records_to_results,
                           sample_to_record, to_numpy)
@@ -21,5 +24,7 @@ __all__ = [
     'eval_detection_reference',
     'eval_search_reference', 'PersonSearchAnnotations', 'RetrievalSet',
     'resolve_retrieval_set', 'SearchEvalResult', 'eval_search',
-    'greedy_match'
+    'greedy_match', 'calibrate_gfn_threshold', 'gfn_negative_filtered',
+    'score_from_code', 'scene_retrieval', 'entry_gfn_scores', 'eval_gfn_set',
+    'has_gfn'
 ]

@@ -10,7 +10,10 @@ import os.path as osp
 
 import numpy as np
 
+import functools
+
 from .det_eval import eval_detection as _eval_detection
+from .gfn_eval import entry_gfn_scores, eval_gfn_set
 from .predictions import GalleryPredictions, PairPredictions, \
     normalize_results
 from .retrieval_set import PersonSearchAnnotations, RetrievalSet, \
@@ -88,7 +91,8 @@ def evaluate_person_search(results, ann_file, retrieval_sets=('G100', ),
                            mode='auto', logger=None, progress=False,
                            outfile_prefix=None, return_details=False,
                            annotations=None, print_table=True,
-                           max_chunk_entries=4_000_000):
+                           max_chunk_entries=4_000_000, gfn_thr=None,
+                           gfn_recall=0.99):
     """Evaluate person search (retrieval + detection) from a results dict.
 
     Args:
@@ -116,12 +120,24 @@ def evaluate_person_search(results, ann_file, retrieval_sets=('G100', ),
             :class:`SearchEvalResult` objects and the detection dicts.
         annotations (PersonSearchAnnotations, optional): pre-loaded
             annotations (``ann_file`` may then be None).
+        gfn_thr (float, optional): GFN filter threshold of the
+            ``filtered_*`` metrics; None = each set's own ``gfn_recall``
+            threshold (an oracle: calibrate on val for honest numbers).
+        gfn_recall (float): recall of positive scenes of the calibrated
+            threshold (§3.7). Default 0.99.
 
     Returns:
         dict: metrics ``<set>/mAP``, ``<set>/top<k>`` (and
         ``<set>/num_excluded`` when ``legacy=False``), ``det/AP``,
         ``det/recall``, ``det/AP_labeled``, ``det/recall_labeled``; with
-        ``return_details`` a tuple ``(metrics, details)``.
+        GFN outputs in the results (``query_gfn`` codes, or ``gfn_score``
+        on the pairs) also ``<set>/gfn_mAP``, ``<set>/gfn_top<k>``
+        (weighted), ``<set>/scene_mAP``, ``<set>/scene_top1``,
+        ``<set>/scene_thr99``, ``<set>/scene_npv99``,
+        ``<set>/filtered_mAP``, ``<set>/filtered_top<k>``,
+        ``<set>/filter_thr`` and ``<set>/skipped`` (see
+        :mod:`.gfn_eval`); with ``return_details`` a tuple
+        ``(metrics, details)``.
     """
     results = normalize_results(results)
     anns = annotations if annotations is not None else \
@@ -144,6 +160,9 @@ def evaluate_person_search(results, ann_file, retrieval_sets=('G100', ),
             raise ValueError('results hold neither query embeddings '
                              '("queries") nor pair predictions ("pairs")')
 
+    query_gfn = results.get('query_gfn')
+    gfn_on = bool(query_gfn) if mode == 'embedding' else \
+        pairs is not None and not np.isnan(pairs.gfn_score).all()
     sets = load_retrieval_sets(retrieval_sets, anns, ann_file, retrieval_dir)
     metrics, details = {}, {}
     det_imgs = []
@@ -161,6 +180,20 @@ def evaluate_person_search(results, ann_file, retrieval_sets=('G100', ),
             metrics[f'{key}/top{k}'] = res.top(k)
         if not legacy:
             metrics[f'{key}/num_excluded'] = res.num_excluded
+        if gfn_on:
+            score, skipped = entry_gfn_scores(
+                rset, gallery_raw, query_gfn,
+                pairs if mode == 'pair' else None)
+            search = functools.partial(
+                eval_search, rset, gallery, queries, pairs,
+                det_thresh=det_thresh, legacy=legacy, topk=topk, mode=mode,
+                max_chunk_entries=max_chunk_entries)
+            res.extra['gfn'] = eval_gfn_set(
+                rset, score, skipped, search, thr=gfn_thr,
+                recall=gfn_recall, legacy=legacy, topk=topk,
+                logger_fn=lambda m: _log(m, logger))
+            metrics.update({f'{key}/{k}': v
+                            for k, v in res.extra['gfn'].items()})
         det_imgs.append(rset.image_indices(with_queries=True))
     if gallery is not None:
         gallery.release_cat()
@@ -239,6 +272,15 @@ def results_table(details, topk=(1, 5, 10), legacy=True):
             row.append(res.num_excluded)
         rows.append(row)
     text = format_table(header, rows) if rows else ''
+    gfn = {k: r.extra['gfn'] for k, r in details.items()
+           if not k.startswith('det') and 'gfn' in r.extra}
+    if gfn:
+        cols = [c for c in next(iter(gfn.values()))
+                if '_top' not in c or c.endswith('_top1')]
+        text += '\n' + format_table(
+            ['GFN'] + cols,
+            [[k] + [f'{g[c]:.4f}' if 'thr' in c else f'{100 * g[c]:.2f}'
+                    for c in cols] for k, g in gfn.items()])
     if 'det' in details:
         d, dl = details['det'], details['det_labeled']
         text += '\n' + format_table(

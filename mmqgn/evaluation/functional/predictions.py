@@ -75,6 +75,11 @@ def normalize_results(results):
         else:
             pairs = {_pair_key(k): v for k, v in pairs.items()}
         out['pairs'] = pairs
+    query_gfn = results.get('query_gfn')
+    if query_gfn is not None:
+        if isinstance(query_gfn, list):
+            query_gfn = {int(q['ann_id']): q for q in query_gfn}
+        out['query_gfn'] = {int(k): v for k, v in query_gfn.items()}
     return out
 
 
@@ -106,8 +111,12 @@ def sample_to_record(sample, det_thresh=0.5):
         if emb is None:
             raise KeyError(f'query sample (ann_id {int(qid)}) has no '
                            'pred_instances.embeddings')
-        return {'kind': 'query', 'ann_id': int(qid),
-                'embedding': to_numpy(emb, np.float32).reshape(-1)}
+        rec = {'kind': 'query', 'ann_id': int(qid),
+               'embedding': to_numpy(emb, np.float32).reshape(-1)}
+        for key in ('scene_embedding', 'gfn_query'):
+            if sample.get(key) is not None:
+                rec[key] = to_numpy(sample[key], np.float32).reshape(-1)
+        return rec
     scores = to_numpy(pred['scores'], np.float32).reshape(-1)
     keep = scores >= det_thresh
     rec = {'img_id': int(sample['img_id']),
@@ -116,6 +125,9 @@ def sample_to_record(sample, det_thresh=0.5):
     if qid is not None and int(qid) >= 0:  # pair (query-guided model)
         rec.update(kind='pair', ann_id=int(qid),
                    sims=to_numpy(pred['sims'], np.float32).reshape(-1)[keep])
+        if sample.get('gfn_score') is not None:
+            rec['gfn_score'] = float(to_numpy(sample['gfn_score']).reshape(
+                -1)[0])
     else:
         rec['kind'] = 'gallery'
         emb = pred.get('embeddings')
@@ -124,33 +136,49 @@ def sample_to_record(sample, det_thresh=0.5):
             if emb.ndim != 2:  # (0, D) arrays cannot be reshaped with -1
                 emb = emb.reshape(emb.shape[0], -1)
             rec['embeddings'] = np.ascontiguousarray(emb[keep])
+        if sample.get('scene_embedding') is not None:
+            rec['scene_embedding'] = to_numpy(sample['scene_embedding'],
+                                              np.float32).reshape(-1)
+    if sample.get('gfn_skipped', False):
+        rec['gfn_skipped'] = True
     return rec
 
 
 def records_to_results(records):
     """Records of :func:`sample_to_record` -> the results dict of
     docs/data_format.md section 4 (later records of the same image / pair /
-    query replace earlier ones)."""
-    gallery, queries, pairs = {}, {}, {}
+    query replace earlier ones). GFN fields: ``scene_embedding`` and
+    ``gfn_skipped`` of gallery images, ``gfn_score`` / ``gfn_skipped`` of
+    pairs, and ``query_gfn`` = ``{ann_id: {'scene_embedding', 'gfn_query'}}``
+    for the queries that carry them."""
+    gallery, queries, pairs, query_gfn = {}, {}, {}, {}
     for r in records:
         kind = r['kind']
         if kind == 'query':
             queries[r['ann_id']] = r['embedding']
-        elif kind == 'pair':
-            pairs[(r['ann_id'], r['img_id'])] = {
-                'bboxes': r['bboxes'], 'scores': r['scores'],
-                'sims': r['sims']}
+            extra = {k: r[k] for k in ('scene_embedding', 'gfn_query')
+                     if k in r}
+            if extra:
+                query_gfn[r['ann_id']] = extra
+            continue
+        d = {'bboxes': r['bboxes'], 'scores': r['scores']}
+        d.update({k: r[k] for k in _OPTIONAL[kind] if k in r})
+        if kind == 'pair':
+            pairs[(r['ann_id'], r['img_id'])] = d
         else:
-            d = {'bboxes': r['bboxes'], 'scores': r['scores']}
-            if 'embeddings' in r:
-                d['embeddings'] = r['embeddings']
             gallery[r['img_id']] = d
     out = {'gallery': gallery}
     if queries:
         out['queries'] = queries
+    if query_gfn:
+        out['query_gfn'] = query_gfn
     if pairs:
         out['pairs'] = pairs
     return out
+
+
+_OPTIONAL = {'pair': ('sims', 'gfn_score', 'gfn_skipped'),
+             'gallery': ('embeddings', 'scene_embedding', 'gfn_skipped')}
 
 
 class GalleryPredictions:
@@ -295,12 +323,14 @@ class PairPredictions:
         n (P,), ptr (P + 1,): detections of pair p are rows
             ``ptr[p]:ptr[p + 1]`` of ``boxes`` (float32), ``scores``,
             ``sims`` (float32).
+        gfn_score (P,): the pair's GFN score (NaN when not given).
+        gfn_skipped (P,): the model skipped the pair (GFN filtering).
     """
 
     def __init__(self, pairs, anns, det_thresh=0.5):
         self.det_thresh = float(det_thresh)
         self.num_images = max(anns.num_images, 1)
-        keys, boxes_l, scores_l, sims_l = [], [], [], []
+        keys, boxes_l, scores_l, sims_l, gfn_l = [], [], [], [], []
         raw = [_pair_key(k) for k in pairs.keys()]
         img_idx = anns.img_index(np.array([r[1] for r in raw], np.int64),
                                  strict=False) if raw else np.zeros(0, int)
@@ -321,9 +351,14 @@ class PairPredictions:
             boxes_l.append(boxes)
             scores_l.append(scores)
             sims_l.append(sims)
+            gfn_l.append((float(pred.get('gfn_score', np.nan)),
+                          bool(pred.get('gfn_skipped', False))))
         keys = np.array(keys, dtype=np.int64)
         order = np.argsort(keys, kind='stable')
         self.keys = keys[order]
+        gfn = np.array(gfn_l, np.float64).reshape(-1, 2)[order]
+        self.gfn_score = gfn[:, 0]
+        self.gfn_skipped = gfn[:, 1].astype(bool)
         n = np.array([b.shape[0] for b in boxes_l], dtype=np.int64)[order] \
             if boxes_l else np.zeros(0, np.int64)
         self.n = n

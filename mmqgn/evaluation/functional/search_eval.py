@@ -254,7 +254,7 @@ def eval_search(rset, gallery=None, queries=None, pairs=None, *,
                 det_thresh=0.5, legacy=True, topk=(1, 5, 10),
                 max_chunk_entries=4_000_000, dense_threshold=0.3,
                 dense_max_elems=32_000_000, mode='auto', progress=None,
-                backend='numpy'):
+                backend='numpy', entry_weight=None, entry_drop=None):
     """Evaluate one retrieval set (fast, vectorised).
 
     Args:
@@ -282,6 +282,13 @@ def eval_search(rset, gallery=None, queries=None, pairs=None, *,
             'numpy' (default), 'torch' (MKL; can be faster on an idle
             multi-core CPU) or 'auto' (torch when importable). The per-image
             small GEMMs of the sparse path and everything else are numpy.
+        entry_weight (np.ndarray, optional): (G,) float factor per entry of
+            the expanded galleries (``rset.gal_img_idx`` order) multiplying
+            the similarities of that (query, gallery image) pair, e.g. the
+            GFN score (gfn_seqnext.md §3.1, 5.5 d).
+        entry_drop (np.ndarray, optional): (G,) bool; a dropped (query,
+            gallery image) pair contributes no detection (GFN filtering),
+            its GT still counts (step a).
 
     Returns:
         SearchEvalResult
@@ -349,8 +356,12 @@ def eval_search(rset, gallery=None, queries=None, pairs=None, *,
     else:
         raise ValueError(f'unknown mode {mode!r}')
 
+    if entry_drop is not None:
+        src_n = np.where(np.asarray(entry_drop, bool), 0, src_n)
     # processed (query, image) pairs: first listing, with detections
     sel = np.flatnonzero(rset.is_first & (src_n > 0))
+    pweight = None if entry_weight is None else \
+        np.asarray(entry_weight, np.float32)[sel]
     pq = eq_all[sel]
     pimg = eimg[sel]
     pn = src_n[sel]
@@ -413,6 +424,8 @@ def eval_search(rset, gallery=None, queries=None, pairs=None, *,
             sims = _sparse_sims(qmat[qa:qb], gallery, pimg[c][perm], q_l,
                                 ptr_l)
         sims = np.asarray(sims, np.float32)
+        if pweight is not None:
+            sims = sims * np.repeat(pweight[c][perm], n_l)
         sims += np.float32(0.0)  # -0.0 -> +0.0 (equal floats, equal keys)
         if E and np.isnan(sims.min()):
             raise ValueError(f'retrieval set {rset.name}: NaN similarity')

@@ -42,6 +42,21 @@ class PersonSearchMetric(BaseMetric):
     every retrieval set, ``det/AP``, ``det/recall``, ``det/AP_labeled``,
     ``det/recall_labeled``.
 
+    GFN (gfn_seqnext.md §3.1, §3.7, §5.6; decisions 3, 26), when the results
+    carry it: query samples with ``gfn_query`` (3D + 3,) and gallery samples
+    with ``scene_embedding`` (D,) (embedding form), or pair samples with
+    ``gfn_score`` (pair form; ``gfn_skipped`` pairs have no detections and
+    count as skipped). Extra keys per set: ``<set>/gfn_mAP``,
+    ``<set>/gfn_top<k>`` (similarities weighted by the GFN score; ``mAP`` /
+    ``top<k>`` stay unweighted), ``<set>/scene_mAP``, ``<set>/scene_top1``
+    (GFN-only scene retrieval), ``<set>/scene_thr99`` /
+    ``<set>/scene_npv99`` (threshold keeping ``gfn_recall`` of the positive
+    scenes over the set's pairs, and the fraction of negative scenes below
+    it), ``<set>/filtered_mAP``, ``<set>/filtered_top<k>`` (weighted, pairs
+    below ``filter_thr`` give no detection), ``<set>/filter_thr`` and
+    ``<set>/skipped`` (share of the set's (query, gallery image) pairs
+    filtered out, i.e. of the gallery detection work).
+
     Args:
         ann_file (str): standardized annotation JSON of the partition
             (docs/data_format.md section 2).
@@ -66,6 +81,15 @@ class PersonSearchMetric(BaseMetric):
         collect_device (str): 'cpu' or 'gpu'.
         prefix (str): metric key prefix. Default 'person_search'.
         backend_args (dict, optional): file backend of ``ann_file``.
+        gfn_thr (float, optional): GFN filter threshold of the
+            ``filtered_*`` keys. None (default) filters at each set's own
+            ``gfn_recall`` threshold, which is an oracle (it looks at the
+            evaluated set's labels; logged as such): for an honest number
+            calibrate it on the val partition (``scene_thr99`` of a val
+            run, or :func:`mmqgn.evaluation.calibrate_gfn_threshold`) and
+            pass it here.
+        gfn_recall (float): recall of positive scenes of the calibrated
+            threshold. Default 0.99.
     """
     default_prefix: Optional[str] = 'person_search'
 
@@ -82,7 +106,9 @@ class PersonSearchMetric(BaseMetric):
                  mode: str = 'auto',
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = 'person_search',
-                 backend_args: Optional[dict] = None) -> None:
+                 backend_args: Optional[dict] = None,
+                 gfn_thr: Optional[float] = None,
+                 gfn_recall: float = 0.99) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         if isinstance(retrieval_sets, str):
             retrieval_sets = [retrieval_sets]
@@ -100,6 +126,8 @@ class PersonSearchMetric(BaseMetric):
         self.results_file = results_file
         self.mode = mode
         self.backend_args = backend_args
+        self.gfn_thr = None if gfn_thr is None else float(gfn_thr)
+        self.gfn_recall = float(gfn_recall)
         self._anns = None
         self._sets = None
 
@@ -140,4 +168,5 @@ class PersonSearchMetric(BaseMetric):
             legacy=self.legacy, topk=self.topk,
             eval_detection=self.eval_detection, mode=self.mode,
             logger=logger, outfile_prefix=outfile_prefix,
-            annotations=self._annotations())
+            annotations=self._annotations(), gfn_thr=self.gfn_thr,
+            gfn_recall=self.gfn_recall)

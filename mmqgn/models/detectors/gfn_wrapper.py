@@ -21,7 +21,7 @@ query person embedding stays in ``pred_instances.embeddings`` (N_q, D).
 ``s = s_reid * s_det * sigmoid(s_gfn / alpha)`` (§3.1).
 """
 import copy
-from typing import Optional, Sequence, Tuple, Union
+from typing import Callable, Optional, Sequence, Tuple, Union
 
 import torch
 from mmdet.structures import SampleList
@@ -30,6 +30,7 @@ from torch import Tensor
 
 from mmqgn.registry import MODELS
 from ..gfn import GalleryFilterNetwork, valid_feature_sizes
+from ..utils import empty_boxes, is_query_sample
 from .oim import OIM
 from .seqnext import SeqNeXt
 
@@ -39,12 +40,14 @@ class GFNDetectorMixin:
     detector (``roi_head`` with ``shared_head``, ``reid_head`` and
     ``_reid_forward``).
 
-    Training (§3.8, 'batch' query mode): ``loss_gfn`` from the C4 map
-    ``x[0]`` (B, C4, H, W), pooled over each image's valid region
-    (``img_shape``, decision 11), and the embeddings (Q, D) of all GT boxes
-    through ``roi_head._reid_forward`` (with gradient), their person ids
-    (``gt_instances.person_ids``, else ``person_labels``; -1 unknown), and
-    the image ids (``img_id``) for the GFN's LUT if it has one.
+    Training (§3.8): ``loss_gfn`` from the C4 map ``x[0]`` (B, C4, H, W),
+    pooled over each image's valid region (``img_shape``, decision 11), and
+    query persons: in 'batch' query mode the embeddings (Q, D) of all GT
+    boxes through ``roi_head._reid_forward`` (with gradient); in 'proto'
+    mode (§3.6) the OIM lookup-table rows ``loss_reid.lut[person_labels]``
+    of the known GT persons (unknown persons dropped, no gradient). Person
+    ids: ``gt_instances.person_ids``, else ``person_labels`` (-1 unknown);
+    image ids (``img_id``) for the GFN's LUT if it has one.
 
     Args:
         gfn (dict, optional): :class:`GalleryFilterNetwork` config; None
@@ -134,18 +137,39 @@ class GFNDetectorMixin:
         (B, D)."""
         gts = [ds.gt_instances for ds in batch_data_samples]
         boxes = [get_box_tensor(g.bboxes).float() for g in gts]
-        persons = self.roi_head._reid_forward(x, bbox2roi(boxes))
         pids = [self._person_ids(g, b.device) for g, b in zip(gts, boxes)]
         person_scene = torch.cat([
             torch.full((len(b), ), i, dtype=torch.long, device=b.device)
             for i, b in enumerate(boxes)
         ])
+        person_pids = torch.cat(pids)
+        if self.gfn.query_mode == 'proto':
+            persons, known = self._prototypes(gts, boxes[0].device)
+            person_pids, person_scene = person_pids[known], person_scene[known]
+        else:
+            persons = self.roi_head._reid_forward(x, bbox2roi(boxes))
         image_ids = [ds.metainfo.get('img_id') for ds in batch_data_samples]
         if any(i is None for i in image_ids):
             image_ids = None
-        return self.gfn.loss(persons, torch.cat(pids), person_scene,
+        return self.gfn.loss(persons, person_pids, person_scene,
                              self._scene_embeddings(x, batch_data_samples),
                              pids, image_ids)
+
+    def _prototypes(self, gts, device) -> Tuple[Tensor, Tensor]:
+        """'proto' query mode (§3.6): the OIM lookup-table rows (K, D) of
+        the known GT persons (OIM ``person_labels`` >= 0) and the (Q,) bool
+        mask of those persons; no gradient."""
+        loss_reid = self.roi_head.reid_head.loss_reid
+        if loss_reid is None or 'person_labels' not in gts[0]:
+            raise ValueError("GFN query_mode='proto' needs the OIM loss "
+                             '(roi_head.reid_head.loss_reid) and '
+                             'gt_instances.person_labels')
+        labels = torch.cat([
+            torch.as_tensor(g.person_labels, device=device).long().view(-1)
+            for g in gts
+        ])
+        known = labels >= 0
+        return loss_reid.lut[labels[known]].detach().clone(), known
 
     @staticmethod
     def _person_ids(gt_instances, device) -> Tensor:
@@ -157,24 +181,95 @@ class GFNDetectorMixin:
                                device=device).long().view(-1)
 
     # ----------------------------------------------------------- predict
+    @property
+    def gfn_filter_thr(self) -> Optional[float]:
+        """``test_cfg.gfn.filter_thr`` (None: weighting only, decision 3)."""
+        cfg = (self.test_cfg or {}).get('gfn') or {}
+        thr = cfg.get('filter_thr')
+        return None if thr is None else float(thr)
+
+    def make_scene_filter(self, query,
+                          thr: Optional[float] = None) -> Optional[Callable]:
+        """``scene_filter`` for :meth:`predict` keeping the scenes whose GFN
+        score against ``query`` (see :func:`gfn_scores`) is >= ``thr``
+        (default :attr:`gfn_filter_thr`); None when there is no threshold."""
+        thr = self.gfn_filter_thr if thr is None else thr
+        if thr is None:
+            return None
+        return lambda scenes: gfn_scores(self, query, scenes) >= thr
+
     def predict(self,
                 batch_inputs: Tensor,
                 batch_data_samples: SampleList,
-                rescale: bool = True) -> SampleList:
+                rescale: bool = True,
+                scene_filter: Optional[Callable[[Tensor], Tensor]] = None
+                ) -> SampleList:
         """The detector's predictions; with a GFN every data sample also
-        carries ``scene_embedding`` (D,)."""
+        carries ``scene_embedding`` (D,) and query samples ``gfn_query``
+        (3D + 3,), the query code of :meth:`GalleryFilterNetwork.query_code`
+        (for scoring pairs without the model).
+
+        Two-phase filtering (§3.1, decision 3): ``scene_filter`` maps the
+        (B, D) unit scene embeddings to a (B,) bool keep mask. The backbone
+        runs once; RPN and RoI head run only on kept gallery images (query
+        images are always kept). A skipped sample gets empty
+        ``pred_instances`` (bboxes (0, 4), scores (0,), labels (0,),
+        embeddings (0, D)) and ``gfn_skipped = True``.
+        """
         x = self.extract_feat(batch_inputs)
-        rpn_results_list = self.predict_proposals(x, batch_data_samples)
-        results_list = self.roi_head.predict(x,
-                                             rpn_results_list,
-                                             batch_data_samples,
-                                             rescale=rescale)
+        scenes = self._scene_embeddings(x, batch_data_samples) \
+            if self.with_gfn else None
+        keep = self._keep_mask(scenes, batch_data_samples, scene_filter)
+        kept = keep.nonzero().view(-1).tolist()
+        results_list = [None] * len(batch_data_samples)
+        if kept:
+            sub_x = tuple(feat[kept] for feat in x)
+            sub_samples = [batch_data_samples[i] for i in kept]
+            rpn_results_list = self.predict_proposals(sub_x, sub_samples)
+            for i, res in zip(
+                    kept,
+                    self.roi_head.predict(sub_x, rpn_results_list,
+                                          sub_samples, rescale=rescale)):
+                results_list[i] = res
+        dim = self.roi_head.reid_head.embed_dim
+        for i in (~keep).nonzero().view(-1).tolist():
+            results_list[i] = empty_boxes(x[0])
+            results_list[i].embeddings = x[0].new_zeros((0, dim))
         samples = self.add_pred_to_datasample(batch_data_samples, results_list)
         if self.with_gfn:
-            scenes = self._scene_embeddings(x, batch_data_samples)
-            for ds, scene in zip(samples, scenes):
-                ds.scene_embedding = scene
+            self._attach_gfn_fields(samples, scenes, keep, scene_filter)
         return samples
+
+    def _keep_mask(self, scenes: Optional[Tensor],
+                   batch_data_samples: SampleList,
+                   scene_filter: Optional[Callable]) -> Tensor:
+        """(B,) bool: images to detect on (queries always kept)."""
+        queries = torch.tensor(
+            [is_query_sample(ds) for ds in batch_data_samples],
+            dtype=torch.bool)
+        if scene_filter is None:
+            return torch.ones_like(queries)
+        if scenes is None:
+            raise RuntimeError('scene_filter needs a GFN (gfn=None)')
+        keep = torch.as_tensor(scene_filter(scenes)).to('cpu').view(-1)
+        if keep.dtype != torch.bool or len(keep) != len(queries):
+            raise ValueError('scene_filter must return a (B,) bool mask, got '
+                             f'{tuple(keep.shape)} {keep.dtype} for B = '
+                             f'{len(queries)}')
+        return keep | queries
+
+    def _attach_gfn_fields(self, samples: SampleList, scenes: Tensor,
+                           keep: Tensor,
+                           scene_filter: Optional[Callable]) -> None:
+        """``scene_embedding`` (all), ``gfn_query`` (queries),
+        ``gfn_skipped`` (filtered samples)."""
+        for ds, scene, kept in zip(samples, scenes, keep.tolist()):
+            ds.scene_embedding = scene
+            if scene_filter is not None and not kept:
+                ds.gfn_skipped = True
+            if is_query_sample(ds) and len(ds.pred_instances):
+                ds.gfn_query = self.gfn.query_code(
+                    ds.pred_instances.embeddings[:1], scene[None])[0]
 
 
 @MODELS.register_module()

@@ -2,9 +2,12 @@
 
 gfn_seqnext.md §3.1 (score), §3.2 (scene branch), §3.3 (objectives), §3.4
 (negative filtering), §3.8 (training pseudo-code) and §8.1 decisions 1, 2,
-4-8, 10, 11. The 'proto' query mode (§3.6) is left to the caller, which
-passes the query persons; with ``lut`` set, lookup-table scenes and persons
-(§3.5, :class:`SceneLookupTable`) are appended in :meth:`loss`.
+4-8, 10, 11. In the 'proto' query mode (§3.6, decision 9) the caller
+(:class:`GFNDetectorMixin`) passes the OIM prototypes of the known persons
+instead of their box embeddings; with ``lut`` set, lookup-table scenes and
+persons (§3.5, :class:`SceneLookupTable`) are appended in :meth:`loss`.
+:meth:`GalleryFilterNetwork.query_code` and :func:`score_from_code` score
+(query, scene) pairs without the network (eval-mode BN is affine).
 """
 import copy
 import math
@@ -22,6 +25,7 @@ from .pairs import person_scene_pairs, scene_scene_pairs
 from .scene_lut import SceneLookupTable
 
 MODES = ('combined', 'base', 'image')
+QUERY_MODES = ('batch', 'proto')
 
 
 def _build_or_copy(module: Union[dict, nn.Module]) -> nn.Module:
@@ -80,6 +84,10 @@ class GalleryFilterNetwork(BaseModule):
         loss (dict): Defaults to ``NTXentLoss(temperature=0.1)``.
         lut (dict, optional): :class:`SceneLookupTable` args, e.g.
             ``dict(num_pos=1, num_neg=1)`` (P1N1); None = no LUT.
+        query_mode (str): 'batch' (final model: GT-box embeddings with
+            gradient) or 'proto' (ablation: OIM prototypes of the known
+            persons, unknown persons dropped, no gradient through the person
+            path); read by the detector mixin (§3.6).
     """
 
     def __init__(self,
@@ -94,10 +102,15 @@ class GalleryFilterNetwork(BaseModule):
                  include_self_pairs: bool = True,
                  loss: dict = dict(type='NTXentLoss', temperature=0.1),
                  lut: Optional[dict] = None,
+                 query_mode: str = 'batch',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg)
         if mode not in MODES:
             raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
+        if query_mode not in QUERY_MODES:
+            raise ValueError(f'query_mode must be one of {QUERY_MODES}, got '
+                             f'{query_mode!r}')
+        self.query_mode = query_mode
         self.scene_head = _build_or_copy(scene_head)
         self.emb_head = _build_or_copy(emb_head)
         self.embed_dim = embed_dim or self.emb_head.embed_dim
@@ -247,3 +260,56 @@ class GalleryFilterNetwork(BaseModule):
         alpha = 1 (§3.1)."""
         cos = self.similarity(queries, query_scenes, gallery_scenes)
         return torch.sigmoid(cos / self.score_temperature)
+
+    def query_code(self, persons: Tensor, scenes: Tensor) -> Tensor:
+        """Query-only code (Q, 3D + 3) = ``[u, v2, v1, k0, v0, alpha]`` so
+        that :func:`score_from_code` gives :meth:`score` without the model.
+
+        With eval-mode BN (running statistics) the fusion is affine per
+        channel, ``z = a * (y * s) + b`` with ``s = sigmoid(x_q / beta)``,
+        ``a = gamma / sqrt(var + eps)``, ``b = beta_bn - a * mean``, so for
+        a unit gallery scene y: ``cos(w_q, z_qg) = (u . y + k0) /
+        sqrt(v2 . y^2 + v1 . y + v0)`` with ``u = w a s / |w|``,
+        ``v2 = (a s)^2``, ``v1 = 2 a s b``, ``k0 = w . b / |w|``,
+        ``v0 = |b|^2`` ('combined'); 'base': ``u = x_q`` and 'image':
+        ``u = y_q`` (``v2 = 1``, ``v1 = 0``, ``k0 = v0 = 0``).
+
+        Args:
+            persons (Tensor): (Q, D) query person embeddings.
+            scenes (Tensor): (Q, D) scene embeddings of the query images.
+        """
+        x, y = F.normalize(persons, dim=1), F.normalize(scenes, dim=1)
+        zeros = x.new_zeros((len(x), 1))
+        if self.mode != 'combined':
+            u = x if self.mode == 'base' else y
+            v = [torch.ones_like(u), torch.zeros_like(u), zeros, zeros]
+        else:
+            bn = self.fusion_norm
+            a = torch.rsqrt(bn.running_var + bn.eps)
+            if bn.weight is not None:
+                a = bn.weight * a
+            b = -a * bn.running_mean
+            if bn.bias is not None:
+                b = b + bn.bias
+            s = a * torch.sigmoid(x / self.beta)  # (Q, D): a * s
+            w = s * y + b
+            wn = w.norm(dim=1, keepdim=True)
+            u = w * s / wn
+            v = [s**2, 2 * s * b, (w @ b)[:, None] / wn,
+                 (b @ b).expand(len(x), 1)]
+        alpha = zeros + self.score_temperature
+        return torch.cat([u] + v + [alpha], dim=1)
+
+
+def score_from_code(code: Tensor, gallery: Tensor) -> Tensor:
+    """GFN scores (Q, G) = ``sigmoid(cos / alpha)`` from query codes
+    (Q, 3D + 3) of :meth:`GalleryFilterNetwork.query_code` and gallery scene
+    embeddings (G, D) (torch twin of the evaluator's numpy
+    ``mmqgn.evaluation.functional.gfn_eval.score_from_code``)."""
+    d = (code.shape[1] - 3) // 3
+    u, v2, v1 = code[:, :d], code[:, d:2 * d], code[:, 2 * d:3 * d]
+    k0, v0, alpha = code[:, 3 * d:3 * d + 1], code[:, -2:-1], code[:, -1:]
+    y = F.normalize(gallery.to(code), dim=1)
+    den = v2 @ (y * y).t() + v1 @ y.t() + v0
+    cos = (u @ y.t() + k0) / den.clamp(min=1e-12).sqrt()
+    return torch.sigmoid(cos / alpha)
