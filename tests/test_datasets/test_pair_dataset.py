@@ -164,3 +164,128 @@ def test_tiny_config_builds_the_pair_dataset(synthetic_root):
     assert isinstance(ds, PersonSearchPairDataset) and len(ds) > 0
     item = ds[0]
     assert set(item['inputs']) == {'query', 'gallery'}
+
+
+# ----------------------------------------------- per-epoch draw, doubling
+def _keys(ds):
+    """(query ann id, gallery image id, flip) of every item, in order."""
+    return [(p['query']['query_ann_id'], p['gallery']['img_id'], p['flip'])
+            for p in map(ds.get_data_info, range(len(ds)))]
+
+
+def _check_same_person(ds):
+    for i in range(len(ds)):
+        p = ds.get_data_info(i)
+        (inst, ) = p['query']['instances']
+        assert p['query']['img_id'] != p['gallery']['img_id']
+        assert inst['person_label'] >= 0
+        assert inst['person_label'] in _labels(p['gallery'])
+
+
+@pytest.mark.parametrize('serialize', [True, False])
+def test_prw_pairs_redrawn_every_epoch(synthetic_root, serialize):
+    ds = _dataset(synthetic_root, 'PRW', pairs_per_query=3, seed=1,
+                  serialize_data=serialize)
+    epoch0 = _keys(ds)
+    assert ds.set_epoch(0) is False and _keys(ds) == epoch0
+    assert ds.set_epoch(1) is True
+    epoch1 = _keys(ds)
+    assert len(epoch1) == len(epoch0) and epoch1 != epoch0
+    # same queries, at most 3 galleries each, same count per query
+    assert Counter(k[0] for k in epoch1) == Counter(k[0] for k in epoch0)
+    assert max(Counter(k[0] for k in epoch1).values()) == 3
+    _check_same_person(ds)
+    # deterministic in (seed, epoch): a fresh dataset, and going back
+    fresh = _dataset(synthetic_root, 'PRW', pairs_per_query=3, seed=1)
+    fresh.set_epoch(1)
+    assert _keys(fresh) == epoch1
+    ds.set_epoch(0)
+    assert _keys(ds) == epoch0
+    other_seed = _dataset(synthetic_root, 'PRW', pairs_per_query=3, seed=2)
+    other_seed.set_epoch(1)
+    assert _keys(other_seed) != epoch1
+
+
+def test_all_pairs_do_not_depend_on_epoch(synthetic_root):
+    ds = _dataset(synthetic_root)
+    before = _keys(ds)
+    assert ds.set_epoch(3) is False and _keys(ds) == before
+
+
+def test_flip_doubling(synthetic_root):
+    plain = _dataset(synthetic_root, 'PRW', pairs_per_query=3,
+                     flip_prob=0.0)
+    doubled = _dataset(synthetic_root, 'PRW', pairs_per_query=3,
+                       flip_prob=0.5, flip_doubling=True)
+    n = len(plain)
+    assert len(doubled) == 2 * n
+    keys = _keys(doubled)
+    assert [k[:2] for k in keys[:n]] == [k[:2] for k in keys[n:]] == \
+        [k[:2] for k in _keys(plain)]
+    assert [k[2] for k in keys] == [False] * n + [True] * n
+    _check_same_person(doubled)
+    np.random.seed(0)
+    for idx in (0, n - 1):
+        ref = plain[idx]
+        unflipped, flipped = doubled[idx], doubled[n + idx]
+        for side in ('query', 'gallery'):
+            assert not unflipped['data_samples'][side].flip
+            assert flipped['data_samples'][side].flip
+            torch.testing.assert_close(unflipped['inputs'][side],
+                                       ref['inputs'][side])
+            torch.testing.assert_close(flipped['inputs'][side],
+                                       ref['inputs'][side].flip(-1))
+    # doubling survives the per-epoch redraw; the copies stay aligned
+    assert doubled.set_epoch(1)
+    keys = _keys(doubled)
+    assert len(keys) == 2 * n
+    assert [k[:2] for k in keys[:n]] == [k[:2] for k in keys[n:]]
+
+
+def test_flip_doubling_needs_a_flip(synthetic_root):
+    pipeline = [t for t in _pipeline() if t['type'] != 'RandomFlip']
+    with pytest.raises(ValueError, match='RandomFlip'):
+        PersonSearchPairDataset(
+            data_root=str(synthetic_root / 'CUHK-SYSU'),
+            ann_file='annotations/trainval.json',
+            data_prefix=dict(img=''),
+            pipeline=pipeline,
+            flip_doubling=True)
+
+
+def _worker_keys(loader):
+    return [(item['data_samples']['query'].query_ann_id,
+             item['data_samples']['gallery'].img_id) for batch in loader
+            for item in batch]
+
+
+@pytest.mark.parametrize('workers', [0, 1])
+def test_resample_hook_reaches_the_workers(synthetic_root, workers):
+    """PairResampleHook: the runner's epoch drives the draw, also inside
+    persistent dataloader workers."""
+    from types import SimpleNamespace
+
+    from torch.utils.data import DataLoader
+
+    from mmqgn.datasets import PairResampleHook
+    ds = _dataset(synthetic_root, 'PRW', pairs_per_query=3, seed=1,
+                  flip_prob=0.0)
+    sub = list(range(0, len(ds), max(1, len(ds) // 6)))
+    loader = DataLoader(ds, batch_size=2, sampler=sub,
+                        collate_fn=list, num_workers=workers,
+                        persistent_workers=workers > 0)
+
+    def expected():
+        return [(ds.get_data_info(i)['query']['query_ann_id'],
+                 ds.get_data_info(i)['gallery']['img_id']) for i in sub]
+
+    hook = PairResampleHook()
+    runs = []
+    for epoch in (0, 1, 0):
+        runner = SimpleNamespace(
+            epoch=epoch, train_loop=SimpleNamespace(dataloader=loader))
+        hook.before_train_epoch(runner)
+        assert ds.epoch == epoch
+        runs.append(_worker_keys(loader))
+        assert runs[-1] == expected()
+    assert runs[0] != runs[1] and runs[0] == runs[2]

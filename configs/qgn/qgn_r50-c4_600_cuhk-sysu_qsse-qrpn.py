@@ -1,0 +1,9 @@
+# Reproduces QGN Table 7, R50 row "+ QSSE + QRPN"
+# (qgn_qeeps.md §12.2): CUHK-SYSU gallery 100 at 600 px: expected
+# 82.4 mAP / 82.8 top-1.
+_base_ = './qgn_r50-c4_600_cuhk-sysu.py'
+
+model = dict(
+    backbone=dict(with_qsse=True),
+    with_qrpn=True,
+    with_qsimnet=False)
