@@ -64,6 +64,12 @@ def parse_args(argv=None):
     p.add_argument('--no-det', action='store_true',
                    help='skip the detection metrics')
     p.add_argument('--no-plots', action='store_true')
+    p.add_argument('--gfn-thr', type=float, default=None,
+                   help='GFN filter threshold for the filtered metrics '
+                   '(default: the 99%%-recall threshold of each set, an '
+                   'oracle; calibrate on val and pass it here)')
+    p.add_argument('--gfn-recall', type=float, default=0.99,
+                   help='recall of matching scenes for the GFN threshold')
     return p.parse_args(argv)
 
 
@@ -215,7 +221,8 @@ def main(argv=None):
         legacy=not args.corrected, topk=tuple(args.topk),
         eval_detection=not args.no_det, mode=args.mode, progress=True,
         return_details=True, annotations=anns, print_table=False,
-        outfile_prefix=osp.join(out_dir, 'per_query'))
+        outfile_prefix=osp.join(out_dir, 'per_query'),
+        gfn_thr=args.gfn_thr, gfn_recall=args.gfn_recall)
     for key, rset in loaded:
         sizes = np.array([np.unique(rset.gallery_image_ids(q)).size
                           for q in range(len(rset))])

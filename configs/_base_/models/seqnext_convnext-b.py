@@ -2,14 +2,13 @@
 # 12-16 and 20): ConvNeXt-Base "conv1-4" backbone (C4 = 512, stride 16),
 # single-level RPN, two sequential RoI stages on conv5 head copies
 # (C5 = 1024), 2048-d embedding (512->1024 || 1024->1024, L2) + OIM.
-# The modules are not in the package __init__ files yet: a leaf config must
-# import them, e.g. (default_runtime.py sets custom_imports too)
-#   custom_imports = dict(imports=['mmqgn', 'mmqgn.models.detectors.seqnext',
-#       'mmqgn.models.roi_heads.seqnext_roi_head',
-#       'mmqgn.models.backbones.convnext_c4'], allow_failed_imports=False)
+# default_runtime.py imports mmqgn, which registers every module used here.
 # Sizes of the OIM tables are per dataset: override
 # model.roi_head.reid_head.loss_reid.{num_person_ids,queue_size}
 # (CUHK-SYSU 5532 / 5000, PRW: the known pids of the training split / 500).
+# ``gfn_cfg`` (below) is the final Gallery Filter Network of §3 / §4.3;
+# a leaf config attaches it with
+#   model = dict(type='SeqNeXtWithGFN', gfn=_base_.gfn_cfg)
 # mmpretrain IN-1k ConvNeXt-B (83.85%; the paper used torchvision's 84.06%).
 pretrained = ('https://download.openmmlab.com/mmclassification/v0/convnext/'
               'convnext-base_3rdparty_32xb128_in1k_20220124-d0915162.pth')
@@ -183,3 +182,19 @@ model = dict(
             min_bbox_size=1e-2,
             # confidence-weighted similarity: embeddings x stage-2 score
             cws=True)))
+
+# The final GFN (§3, §4.3 "Final", decisions 1-11): combined objective with
+# Batch query embeddings (decision 9; the ablation baseline uses 'proto'),
+# scene pool 56x56 on the valid C4 map, fusion beta 0.2, NT-Xent tau 0.1,
+# score sigmoid(cos / 1), no hard filtering, P1N1 scene LUT. Its scene head
+# and embedding head are deep copies of roi_head.shared_head / reid_head.
+gfn_cfg = dict(
+    type='GalleryFilterNetwork',
+    mode='combined',
+    query_mode='batch',
+    pool_size=56,
+    beta=0.2,
+    score_temperature=1.0,
+    filter_neg=True,
+    loss=dict(type='NTXentLoss', temperature=0.1),
+    lut=dict(num_pos=1, num_neg=1))
