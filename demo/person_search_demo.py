@@ -2,16 +2,22 @@
 
     python demo/person_search_demo.py QUERY_IMG X1 Y1 X2 Y2 GALLERY \\
         CONFIG CHECKPOINT [--topk 5] [--device cpu] [--out-file search.png] \\
-        [--score-thr 0.5]
+        [--score-thr 0.5] [--batch-size 1] [--gfn-thr THR | --no-gfn-filter]
 
 The query person is the box (X1, Y1, X2, Y2), in pixels, of QUERY_IMG.
 GALLERY is a folder of images or a video file (read frame by frame). Every
 person detected in the gallery (detection score >= --score-thr) is ranked
-by cosine similarity to the query; the best --topk are printed and drawn
-into --out-file: the query crop beside the gallery images of the matches,
-with their box, detection score and similarity. Bad input (a box outside the
-query image, an empty gallery, an unreadable image or video) gives a
-message and exit status 1.
+by similarity to the query (embedding models such as OIM / SeqNeXt: cosine
+similarity of the embeddings; query-guided models such as QGN: each gallery
+image is run paired with the query and ranked by the pair score); the best
+--topk are printed and drawn into --out-file: the query crop beside the
+gallery images of the matches, with their box, detection score and
+similarity. With a Gallery Filter Network the similarity is weighted by the
+image's GFN score (printed as well), and images scoring below the filter
+threshold (--gfn-thr, default the config's ``model.test_cfg.gfn.filter_thr``;
+--no-gfn-filter: none) are skipped before detection (two-phase search).
+Bad input (a box outside the query image, an empty gallery, an unreadable
+image or video) gives a message and exit status 1.
 """
 import argparse
 import os
@@ -23,7 +29,8 @@ import cv2
 import mmcv
 import numpy as np
 
-from mmqgn.apis import SearchInputError, SearchMatch, init_searcher, search
+from mmqgn.apis import (FROM_CONFIG, SearchInputError, SearchMatch,
+                        init_searcher, search)
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
                     '.webp')
@@ -52,7 +59,22 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='where to write the visualization (PNG)')
     parser.add_argument('--score-thr', type=float, default=0.5,
                         help='ignore detections scoring below it')
+    parser.add_argument('--batch-size', type=int, default=1,
+                        help='gallery images per forward')
+    gfn = parser.add_mutually_exclusive_group()
+    gfn.add_argument('--gfn-thr', type=float,
+                     help='GFN models: skip gallery images whose GFN score '
+                     'is below it (default: model.test_cfg.gfn.filter_thr)')
+    gfn.add_argument('--no-gfn-filter', action='store_true',
+                     help='GFN models: weight only, skip no image')
     return parser.parse_args(argv)
+
+
+def gfn_threshold(args: argparse.Namespace):
+    """The ``gfn_thr`` argument of :func:`search`."""
+    if args.no_gfn_filter:
+        return None
+    return FROM_CONFIG if args.gfn_thr is None else args.gfn_thr
 
 
 class Gallery(NamedTuple):
@@ -98,13 +120,17 @@ def _video(path: str) -> Gallery:
 
 
 def print_matches(matches: List[SearchMatch], gallery: Gallery) -> None:
-    """One line per match: rank, image, box, detection score, similarity."""
+    """One line per match: rank, image, box, detection score, similarity
+    (and the image's GFN score for a model with a GFN)."""
+    with_gfn = any(m.gfn_score is not None for m in matches)
     print(f'{"rank":>4}  {"gallery image":<24} {"box (x1, y1, x2, y2)":<30}'
-          f' {"det":>6} {"sim":>7}')
+          f' {"det":>6} {"sim":>7}' + (f' {"gfn":>6}' if with_gfn else ''))
     for rank, m in enumerate(matches, 1):
         box = ', '.join(f'{v:.1f}' for v in m.bbox)
+        gfn = f' {m.gfn_score:>6.3f}' if with_gfn else ''
         print(f'{rank:>4}  {gallery.name(m.gallery_idx):<24} '
-              f'{"(" + box + ")":<30} {m.score:>6.3f} {m.similarity:>7.3f}')
+              f'{"(" + box + ")":<30} {m.score:>6.3f} {m.similarity:>7.3f}'
+              + gfn)
 
 
 def render(query_img: np.ndarray, query_bbox: Sequence[float],
@@ -114,8 +140,9 @@ def render(query_img: np.ndarray, query_bbox: Sequence[float],
     crop = query_img[y1:max(y2, y1 + 1), x1:max(x2, x1 + 1)]
     panels = [draw_panel(crop, None, ['query'], QUERY_COLOR)]
     for rank, m in enumerate(matches, 1):
+        gfn = '' if m.gfn_score is None else f'  gfn {m.gfn_score:.2f}'
         lines = [f'#{rank} {gallery.name(m.gallery_idx)}',
-                 f'det {m.score:.2f}  sim {m.similarity:.3f}']
+                 f'det {m.score:.2f}  sim {m.similarity:.3f}{gfn}']
         panels.append(
             draw_panel(gallery.load(m.gallery_idx), m.bbox, lines, BOX_COLOR))
     return hstack(panels)
@@ -157,9 +184,16 @@ def run(args: argparse.Namespace) -> None:
             raise SearchInputError(f'{path} does not exist')
     model = init_searcher(args.config, args.checkpoint, device=args.device)
     query_bbox = [args.x1, args.y1, args.x2, args.y2]
+    stats = {}
     matches = search(model, args.query_img, query_bbox, gallery.images,
-                     topk=args.topk, score_thr=args.score_thr)
+                     topk=args.topk, score_thr=args.score_thr,
+                     batch_size=args.batch_size, gfn_thr=gfn_threshold(args),
+                     stats=stats)
     print()
+    if stats['gfn_thr'] is not None:
+        print(f'GFN filter (threshold {stats["gfn_thr"]:.4f}): '
+              f'{stats["num_skipped"]} of {stats["num_scenes"]} gallery '
+              'images skipped before detection')
     if not matches:
         print(f'no person detected with score >= {args.score_thr}')
     print_matches(matches, gallery)

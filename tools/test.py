@@ -62,16 +62,18 @@ def build_cfg(args) -> Config:
     return cfg
 
 
+def build_runner(cfg: Config) -> Runner:
+    """The Runner of ``cfg`` (``runner_type`` honoured; CPU DDP set up)."""
+    setup_cpu_distributed(cfg)
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
+
+
 def main():
     args = parse_args()
     register_all_modules(init_default_scope=False)
-    cfg = build_cfg(args)
-    setup_cpu_distributed(cfg)
-    if 'runner_type' in cfg:
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
-    runner.test()
+    build_runner(build_cfg(args)).test()
 
 
 if __name__ == '__main__':

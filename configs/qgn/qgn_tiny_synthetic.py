@@ -15,7 +15,11 @@ model = dict(
     type='QGN',
     # pair batches -> cat([queries, galleries]) (mmqgn/models/detectors/qgn.py)
     data_preprocessor=dict(type='PairDataPreprocessor'),
-    backbone=dict(type='QSSEResNet', with_qsse=True, qsse_ratio=16),
+    # qsse_init_bias 3 (T9 option): s ~ 0.95 at the start, so the short CPU
+    # fine-tune starts from the OIM features instead of halving every
+    # residual branch (the faithful default 0 gives s ~ 0.5).
+    backbone=dict(
+        type='QSSEResNet', with_qsse=True, qsse_ratio=16, qsse_init_bias=3.0),
     with_qrpn=True,
     with_qsimnet=True,
     qrpn_head=dict(
@@ -68,7 +72,9 @@ train_dataloader = dict(
     batch_sampler=None,  # aspect-ratio grouping needs per-image infos
     dataset=dict(
         type='PersonSearchPairDataset',
-        pairs_per_query=None,  # CUHK-SYSU: all ordered pairs (T4)
+        # CUHK-SYSU uses all 1390 ordered pairs (T4); the CPU config draws 2
+        # galleries per query box (438 pairs, re-drawn every epoch).
+        pairs_per_query=2,
         seed=0,
         pipeline=pair_pipeline))
 val_dataloader = None
@@ -82,13 +88,14 @@ test_cfg = dict(
     gallery_batch_size=8,
     cache_size=256)
 
-# Stage 2 (T1): SGD 1e-3, 4 epochs, x0.1 after 2, clip 10, no warm-up.
-max_epochs = 4
+# Stage 2: SGD 1e-3, clip 10, no warm-up (T1); the QEEPS length (2 epochs,
+# x0.1 after 1) to fit a CPU budget (~220 iterations per epoch).
+max_epochs = 2
 train_cfg = dict(
     type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=100)
 param_scheduler = [
     dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True,
-         milestones=[2], gamma=0.1)
+         milestones=[1], gamma=0.1)
 ]
 optim_wrapper = dict(
     type='OptimWrapper',
@@ -101,3 +108,4 @@ default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1))
 
 # the last checkpoint of configs/oim/oim_tiny_synthetic.py (stage 1, §8.2)
 load_from = 'work_dirs/oim_tiny_synthetic/epoch_32.pth'
+custom_hooks = [dict(type='RNGStateHook'), dict(type='PairResampleHook')]

@@ -8,6 +8,12 @@ expanded gallery (``RetrievalSet.gallery_image_ids``) in batches of
 ``gallery_batch_size`` (the query replicated, §9.3 engineering note), in the
 pair batch format of ``PairDataPreprocessor``. Decoded and resized gallery
 images come from a small LRU cache of pipeline outputs keyed by image id.
+
+Two-phase search with a Gallery Filter Network (gfn_seqnext.md §3.1, §8.1
+decision 3; models with ``with_gfn``, e.g. ``QGNWithGFN``): each query's
+gallery is first scored by the GFN from query-independent scene embeddings
+(computed once per gallery image and cached across queries), and the pair
+forward runs only for the images scoring at least the threshold.
 """
 import copy
 import glob
@@ -19,17 +25,19 @@ from typing import Dict, Iterator, List, Optional, Sequence
 import numpy as np
 import torch
 from mmengine.dist import all_reduce, get_rank, get_world_size
+from mmengine.model import is_model_wrapper
 from mmengine.runner import TestLoop
 from mmengine.runner.amp import autocast
 from mmengine.utils import ProgressBar
 
 from mmqgn.evaluation.functional import (PersonSearchAnnotations, RetrievalSet,
                                          resolve_retrieval_set)
+from mmqgn.models.detectors.gfn_wrapper import gfn_scores
 from mmqgn.registry import LOOPS
 
 __all__ = [
     'QueryMajorTestLoop', 'PipelineCache', 'pair_batch', 'compact_sample',
-    'expanded_pairs', 'read_resume_file'
+    'skipped_sample', 'expanded_pairs', 'read_resume_file'
 ]
 
 #: ``pred_instances`` fields kept for the metric (embeddings are dropped:
@@ -110,6 +118,21 @@ def compact_sample(sample, as_gallery: bool = False) -> dict:
                 pred_instances=inst)
 
 
+def skipped_sample(img_id: int, query_ann_id: int) -> dict:
+    """The record of a gallery image whose pair forward was skipped: empty
+    predictions (with ``sims`` for a pair, ``query_ann_id >= 0``; without
+    for a gallery detection record, ``query_ann_id=-1``)."""
+    inst = dict(bboxes=np.zeros((0, 4), np.float32),
+                scores=np.zeros((0, ), np.float32),
+                labels=np.zeros((0, ), np.int64))
+    if query_ann_id >= 0:
+        inst['sims'] = np.zeros((0, ), np.float32)
+    return dict(img_id=int(img_id),
+                query_ann_id=int(query_ann_id),
+                is_query=False,
+                pred_instances=inst)
+
+
 @LOOPS.register_module()
 class QueryMajorTestLoop(TestLoop):
     """Test loop over the (query, gallery) pairs of one retrieval set.
@@ -133,7 +156,24 @@ class QueryMajorTestLoop(TestLoop):
     Resume: with ``resume_file`` set, every finished query's samples (CPU
     numpy) are appended (pickle) to it (``<resume_file>.rank<r>`` when
     distributed); on restart the queries found in those files are replayed
-    into the evaluator instead of being run again.
+    into the evaluator instead of being run again (a file written with
+    another GFN threshold is refused).
+
+    GFN (models with ``with_gfn``): per query, the query's GFN person and
+    scene embeddings (``model.query_gfn_embeddings``, once) are scored
+    against the scene embeddings of its gallery images
+    (``model.scene_embedding``, one image per forward so that a cached
+    embedding does not depend on its batch; LRU cache of
+    ``scene_cache_size`` images shared by all queries) with
+    :func:`gfn_scores`. Every pair record gets ``gfn_score`` (float) and
+    ``gfn_skipped`` (bool); ``sims`` stay unweighted (the metric weights
+    them by ``gfn_score``). Images scoring below the threshold get no pair
+    forward: their pair record has empty predictions and
+    ``gfn_skipped=True``, and if the query owns the image's detection
+    record, that record is empty too (the detection metric then counts what
+    two-phase search ran; evaluate without a threshold for the detector's
+    own detection AP). The skipped share is logged and kept in
+    ``gfn_stats``.
 
     Args:
         runner (Runner): the runner.
@@ -147,6 +187,11 @@ class QueryMajorTestLoop(TestLoop):
             pair (the baseline of the benchmark); ``gallery_batch_size`` and
             ``cache_size`` are then ignored.
         fp16 (bool): autocast the forwards.
+        gfn_thr (float, optional): GFN filter threshold; None: the model's
+            ``test_cfg.gfn.filter_thr``, and None there too: no filtering
+            (scores only). GFN scores are > 0, so 0 keeps every pair.
+        scene_cache_size (int): gallery scene embeddings kept (LRU); 0:
+            none.
     """
 
     def __init__(self,
@@ -158,7 +203,9 @@ class QueryMajorTestLoop(TestLoop):
                  cache_size: int = 256,
                  resume_file: Optional[str] = None,
                  naive: bool = False,
-                 fp16: bool = False) -> None:
+                 fp16: bool = False,
+                 gfn_thr: Optional[float] = None,
+                 scene_cache_size: int = 65536) -> None:
         super().__init__(runner, dataloader, evaluator, fp16=fp16)
         assert gallery_batch_size >= 1, 'gallery_batch_size must be >= 1'
         self.dataset = self.dataloader.dataset
@@ -172,6 +219,10 @@ class QueryMajorTestLoop(TestLoop):
                                    0 if naive else cache_size)
         self.det_owner = self._detection_owners()
         self._iter = 0
+        self.gfn_thr = self._gfn_threshold(gfn_thr)
+        self.scene_cache = PipelineCache(self._scene_embedding,
+                                         scene_cache_size)
+        self.gfn_stats = dict(pairs=0, skipped=0)
 
     # ------------------------------------------------------------ set-up
     def _load_retrieval_set(self, name: str) -> RetrievalSet:
@@ -192,6 +243,26 @@ class QueryMajorTestLoop(TestLoop):
             if bool(info['is_query']) == is_query:
                 index.setdefault(int(info[key]), i)
         return index
+
+    @property
+    def model(self):
+        """The test model (unwrapped from DDP)."""
+        model = self.runner.model
+        return model.module if is_model_wrapper(model) else model
+
+    @property
+    def with_gfn(self) -> bool:
+        return bool(getattr(self.model, 'with_gfn', False))
+
+    def _gfn_threshold(self, thr: Optional[float]) -> Optional[float]:
+        """The loop's ``gfn_thr``, else ``model.test_cfg.gfn.filter_thr``."""
+        if thr is None:
+            test_cfg = getattr(self.model, 'test_cfg', None) or {}
+            thr = (test_cfg.get('gfn') or {}).get('filter_thr')
+        if thr is not None and not self.with_gfn:
+            raise ValueError(f'QueryMajorTestLoop: GFN threshold {thr} set '
+                             f'but {type(self.model).__name__} has no GFN')
+        return None if thr is None else float(thr)
 
     def _detection_owners(self) -> Dict[int, int]:
         """Image id -> the first query (set order) listing it."""
@@ -215,11 +286,17 @@ class QueryMajorTestLoop(TestLoop):
                            'retrieval_sets)')
         return self._pipeline(self.query_index[ann_id])
 
-    def pair_batches(self, q: int) -> Iterator[dict]:
-        """The pair batches of query ``q`` (its expanded gallery in order)."""
+    def pair_batches(self,
+                     q: int,
+                     gal_ids: Optional[Sequence[int]] = None,
+                     query: Optional[dict] = None) -> Iterator[dict]:
+        """The pair batches of query ``q``: its expanded gallery in order, or
+        ``gal_ids``; ``query``: its pipeline output if already loaded."""
         qid = int(self.rset.query_ann_ids[q])
-        gal_ids = self.rset.gallery_image_ids(q).tolist()
-        query = None if self.naive else self._load_query(qid)
+        if gal_ids is None:
+            gal_ids = self.rset.gallery_image_ids(q).tolist()
+        if query is None and not self.naive:
+            query = self._load_query(qid)
         step = self.gallery_batch_size
         for start in range(0, len(gal_ids), step):
             chunk = gal_ids[start:start + step]
@@ -228,6 +305,38 @@ class QueryMajorTestLoop(TestLoop):
                                  [self._load_gallery(chunk[0])], qid)
             else:
                 yield pair_batch(query, [self.cache[g] for g in chunk], qid)
+
+    # --------------------------------------------------------------- GFN
+    def _model_inputs(self, item: dict) -> dict:
+        """One pipeline output -> a preprocessed plain batch of one image
+        (the data sample is copied: the preprocessor writes into it)."""
+        return self.model.data_preprocessor(
+            dict(inputs=[item['inputs']],
+                 data_samples=[copy.deepcopy(item['data_samples'])]), False)
+
+    def _scene_embedding(self, img_id: int) -> torch.Tensor:
+        """(D,) unguided scene embedding of a gallery image (cache loader)."""
+        data = self._model_inputs(self.cache[img_id])
+        with torch.no_grad(), autocast(enabled=self.fp16):
+            scene = self.model.scene_embedding(data['inputs'],
+                                               data['data_samples'])
+        return scene[0].float()
+
+    def gfn_query_scores(self, query: dict,
+                         gal_ids: Sequence[int]) -> torch.Tensor:
+        """GFN scores (G,) of one query (its pipeline output) against
+        gallery images (ids)."""
+        if len(gal_ids) == 0:
+            return torch.zeros((0, ))
+        data = self._model_inputs(query)
+        with torch.no_grad(), autocast(enabled=self.fp16):
+            persons, scenes = self.model.query_gfn_embeddings(
+                data['inputs'], data['data_samples'])
+            gallery = torch.stack([self.scene_cache[g] for g in gal_ids])
+            return gfn_scores(
+                self.model,
+                dict(embedding=persons[0].float(),
+                     scene_embedding=scenes[0].float()), gallery).float()
 
     # --------------------------------------------------------------- run
     def my_queries(self) -> List[int]:
@@ -242,6 +351,7 @@ class QueryMajorTestLoop(TestLoop):
         self.runner.model.eval()
         self.test_loss.clear()
         done = self._load_resume()
+        self.gfn_stats = dict(pairs=0, skipped=0)
         num_samples = 0
         queries = self.my_queries()
         bar = ProgressBar(len(queries)) if get_rank() == 0 else None
@@ -254,25 +364,74 @@ class QueryMajorTestLoop(TestLoop):
                 samples = self.run_query(q)
                 self._append_resume(qid, samples)
             num_samples += len(samples)
+            self._count_gfn(samples)
             if bar is not None:
                 bar.update()
+        self._log_gfn()
         metrics = self.evaluator.evaluate(self._global_count(num_samples))
         self.runner.call_hook('after_test_epoch', metrics=metrics)
         self.runner.call_hook('after_test')
         return metrics
 
     def run_query(self, q: int) -> List[dict]:
-        """All pair batches of query ``q``; returns the samples given to the
-        evaluator (pairs and gallery detection records)."""
+        """All pair batches of query ``q`` (with a GFN: of its gallery images
+        scoring >= the threshold, the others emitted as skipped); returns the
+        samples given to the evaluator (pairs and gallery detection
+        records)."""
+        if not self.with_gfn:
+            return self._run_pairs(q, None)
+        qid = int(self.rset.query_ann_ids[q])
+        gal_ids = self.rset.gallery_image_ids(q).tolist()
+        query = self._load_query(qid)
+        scores = self.gfn_query_scores(query, gal_ids).tolist()
+        score_of = dict(zip(gal_ids, scores))
+        keep = [self.gfn_thr is None or s >= self.gfn_thr for s in scores]
+        skipped = self._skipped_records(
+            q, [g for g, k in zip(gal_ids, keep) if not k], score_of)
+        if skipped:
+            self.evaluator.process(data_samples=skipped, data_batch=None)
+        run = [g for g, k in zip(gal_ids, keep) if k]
+        return skipped + self._run_pairs(q, score_of, run,
+                                         None if self.naive else query)
+
+    def _run_pairs(self,
+                   q: int,
+                   score_of: Optional[Dict[int, float]],
+                   gal_ids: Optional[Sequence[int]] = None,
+                   query: Optional[dict] = None) -> List[dict]:
+        """Pair forwards of query ``q`` over ``gal_ids`` (default: its whole
+        gallery); ``score_of``: GFN score per image id, or None."""
         samples, emitted = [], set()
-        for data_batch in self.pair_batches(q):
+        if gal_ids is not None and not gal_ids:
+            return samples
+        for data_batch in self.pair_batches(q, gal_ids, query):
             outputs = self.run_iter(self._iter, data_batch)
             self._iter += 1
             batch = [compact_sample(s) for s in outputs]
+            if score_of is not None:
+                for rec in batch:
+                    rec.update(gfn_score=score_of[rec['img_id']],
+                               gfn_skipped=False)
             batch += self._detection_records(outputs, q, emitted)
             self.evaluator.process(data_samples=batch, data_batch=data_batch)
             samples += batch
         return samples
+
+    def _skipped_records(self, q: int, gal_ids: Sequence[int],
+                         score_of: Dict[int, float]) -> List[dict]:
+        """Records of the skipped images of query ``q``: empty pairs with
+        their GFN score, and empty detection records of those ``q`` owns."""
+        qid = int(self.rset.query_ann_ids[q])
+        records = []
+        for img_id in gal_ids:
+            rec = skipped_sample(img_id, qid)
+            rec.update(gfn_score=score_of[img_id], gfn_skipped=True)
+            records.append(rec)
+        records += [
+            skipped_sample(img_id, -1) for img_id in gal_ids
+            if self.det_owner.get(int(img_id)) == q
+        ]
+        return records
 
     def _detection_records(self, outputs: Sequence, q: int,
                            emitted: set) -> List[dict]:
@@ -300,6 +459,27 @@ class QueryMajorTestLoop(TestLoop):
                               outputs=outputs)
         return outputs
 
+    def _count_gfn(self, samples: Sequence[dict]) -> None:
+        """Add a query's pairs and GFN-skipped pairs to ``gfn_stats``."""
+        pairs = [s for s in samples if s['query_ann_id'] >= 0]
+        self.gfn_stats['pairs'] += len(pairs)
+        self.gfn_stats['skipped'] += sum(
+            bool(s.get('gfn_skipped', False)) for s in pairs)
+
+    def _log_gfn(self) -> None:
+        """Sum ``gfn_stats`` over ranks and log the skipped share."""
+        if not self.with_gfn:
+            return
+        self.gfn_stats = {
+            k: self._global_count(v)
+            for k, v in self.gfn_stats.items()
+        }
+        pairs, skipped = self.gfn_stats['pairs'], self.gfn_stats['skipped']
+        self.runner.logger.info(
+            f'GFN two-phase search on {self.rset.name}: threshold '
+            f'{self.gfn_thr}, skipped {skipped} of {pairs} pair forwards '
+            f'({100.0 * skipped / max(pairs, 1):.1f}%)')
+
     @staticmethod
     def _global_count(n: int) -> int:
         """Samples processed over all ranks (the ``size`` of evaluate)."""
@@ -325,7 +505,7 @@ class QueryMajorTestLoop(TestLoop):
             glob.glob(glob.escape(self.resume_file) + '.rank*'))
         for path in paths:
             if osp.isfile(path):
-                good = _read_records(path, done)
+                good = _read_records(path, done, self._resume_settings())
                 if path == self._resume_path():
                     with open(path, 'r+b') as f:
                         f.truncate(good)
@@ -335,14 +515,23 @@ class QueryMajorTestLoop(TestLoop):
         if self.resume_file is None:
             return
         with open(self._resume_path(), 'ab') as f:
-            pickle.dump(dict(query_ann_id=qid, samples=samples),
+            pickle.dump(dict(query_ann_id=qid,
+                             samples=samples,
+                             settings=self._resume_settings()),
                         f,
                         protocol=pickle.HIGHEST_PROTOCOL)
 
+    def _resume_settings(self) -> dict:
+        """Settings the stored samples depend on (checked on resume)."""
+        return dict(gfn_thr=self.gfn_thr) if self.with_gfn else {}
 
-def _read_records(path: str, done: dict) -> int:
+
+def _read_records(path: str,
+                  done: dict,
+                  settings: Optional[dict] = None) -> int:
     """Add the records of a resume file to ``done`` (first one of a query
-    wins); returns the byte length of its readable part."""
+    wins); returns the byte length of its readable part. With ``settings``,
+    a record written with other settings raises ``ValueError``."""
     good = 0
     with open(path, 'rb') as f:
         while True:
@@ -351,6 +540,11 @@ def _read_records(path: str, done: dict) -> int:
             except (EOFError, pickle.UnpicklingError, ValueError,
                     AttributeError):
                 break
+            stored = rec.get('settings', {})
+            if settings is not None and stored != settings:
+                raise ValueError(
+                    f'resume file {path} was written with {stored}, this run '
+                    f'uses {settings}: remove it or restore the settings')
             done.setdefault(int(rec['query_ann_id']), rec['samples'])
             good = f.tell()
     return good

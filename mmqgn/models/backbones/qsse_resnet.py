@@ -6,6 +6,10 @@ and ``U_g`` (B, C, Hg, Wg) are globally average pooled and concatenated (B, 2C);
 ``s = sigmoid(fc2(relu(fc1(z))))`` (B, C), fc1: 2C -> 2C/r, fc2: 2C/r -> C,
 rescales the residual branch of BOTH streams before the skip add; the usual
 post-addition ReLU is kept.
+
+``forward_single`` is the unguided pass (no excitation, the shared weights as
+a plain ResNet): query-independent features, e.g. for the scene embeddings of
+a Gallery Filter Network (gfn_seqnext.md §3.2) that are cached across queries.
 """
 import math
 from typing import Optional, Tuple
@@ -67,6 +71,12 @@ class _SiameseBlockMixin:
             s = self.qsse(u_q, u_g)[:, :, None, None]
             u_q, u_g = u_q * s, u_g * s
         return self.relu(u_q + id_q), self.relu(u_g + id_g)
+
+    def forward_single(self, x: Tensor) -> Tensor:
+        """Unguided single-stream block: ``relu(U + skip)`` without the
+        excitation (the pair stream of a block without QSSE)."""
+        u, identity = self.residual(x)
+        return self.relu(u + identity)
 
     def _identity(self, x: Tensor) -> Tensor:
         return x if self.downsample is None else self.downsample(x)
@@ -135,6 +145,9 @@ class QSSEResNet(ResNet):
       differ in size. Pair b of the batch is (query[b], gallery[b]).
     - ``forward(x)`` with x (2B, 3, H, W) = ``cat([query, gallery])``
       -> tuple of (2B, C_i, H_i, W_i), query half first (mmdet interface).
+    - ``forward_single(x)`` with x (N, 3, H, W) -> tuple of (N, C_i, H_i,
+      W_i): the unguided pass (every image alone, no QSSE excitation; equal
+      to either stream of ``forward_pair`` when ``with_qsse=False``).
 
     Args:
         with_qsse (bool): False gives a plain Siamese ResNet (the two streams
@@ -193,6 +206,17 @@ class QSSEResNet(ResNet):
                 outs_q.append(q)
                 outs_g.append(g)
         return tuple(outs_q), tuple(outs_g)
+
+    def forward_single(self, x: Tensor) -> Tuple[Tensor, ...]:
+        """(N, 3, H, W) -> unguided outputs, tuple of (N, C_i, H_i, W_i)."""
+        x = self._stem(x)
+        outs = []
+        for i, layer_name in enumerate(self.res_layers):
+            for block in getattr(self, layer_name):
+                x = block.forward_single(x)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
 
     def _stem(self, x: Tensor) -> Tensor:
         if self.deep_stem:

@@ -89,6 +89,10 @@ class QGN(OIM):
             ``rpn_proposal``, ``rcnn``, ``qrpn``; ``test_cfg.rpn``, ``rcnn``).
     """
 
+    #: scores gallery images only jointly with a query (pair batches; the
+    #: test loop is :class:`QueryMajorTestLoop`).
+    query_guided = True
+
     def __init__(self,
                  backbone: ConfigType,
                  rpn_head: ConfigType,
@@ -132,6 +136,12 @@ class QGN(OIM):
         (B, C, h, w) (Siamese BaseNet with QSSE)."""
         pairs = [split_pairs(feat) for feat in self.extract_feat(batch_inputs)]
         return (tuple(q for q, _ in pairs), tuple(g for _, g in pairs))
+
+    def extract_unguided_feat(self, batch_inputs: Tensor) -> Tuple[Tensor]:
+        """(N, 3, H, W) plain images -> features without query guidance
+        (``QSSEResNet.forward_single``), each image on its own."""
+        x = self.backbone.forward_single(batch_inputs)
+        return self.neck(x) if self.with_neck else x
 
     @staticmethod
     def query_bboxes(query_samples: SampleList) -> List[Tensor]:
