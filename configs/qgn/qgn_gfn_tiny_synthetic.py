@@ -5,23 +5,13 @@
 # the query: the query-major test loop computes them once per image, scores
 # every (query, gallery image) pair before its pair forward, and with a
 # threshold skips the pair forward of the scenes below it (two-phase search).
-# The scene / embedding heads are left out: deep copies of the RoI head's
-# res5 ``shared_head`` and ``reid_head`` (§3.2). ``model.gfn = None`` gives
-# back plain QGN.
-_base_ = ['./qgn_tiny_synthetic.py']
+# The GFN is the tiny one of configs/_base_/models/gfn_tiny.py.
+# ``model.gfn = None`` gives back plain QGN.
+_base_ = ['./qgn_tiny_synthetic.py', '../_base_/models/gfn_tiny.py']
 
 model = dict(
     type='QGNWithGFN',
-    gfn=dict(
-        type='GalleryFilterNetwork',
-        mode='combined',
-        # 14x14 (paper: 56x56) keeps the tiny res5 scene head cheap on CPU.
-        pool_size=14,
-        beta=0.2,
-        score_temperature=1.0,
-        filter_neg=True,
-        loss=dict(type='NTXentLoss', temperature=0.1),
-        lut=dict(num_pos=1, num_neg=1)),
+    gfn=_base_.tiny_gfn,
     # loss_gfn reaches the shared backbone through the unguided pass (§3.2)
     gfn_backbone_grad=True,
     # decision 3 of gfn_seqnext.md §8.1: weighting only by default; set a
@@ -31,3 +21,11 @@ model = dict(
 # The loop's gfn_thr (None: model.test_cfg.gfn.filter_thr) and the size of
 # its cache of gallery scene embeddings.
 test_cfg = dict(gfn_thr=None, scene_cache_size=65536)
+
+# Stage 2 loads the OIM checkpoint, which has no GFN: start the GFN's conv5
+# and embedding heads from the loaded RoI heads (as SeqNeXt copies them).
+custom_hooks = [
+    dict(type='RNGStateHook'),
+    dict(type='PairResampleHook'),
+    dict(type='GFNHeadsFromDetectorHook')
+]

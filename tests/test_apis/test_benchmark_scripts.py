@@ -46,3 +46,25 @@ def test_bench_oim_overhead(load_script, capsys):
     assert oim['params_m'] > frcnn['params_m']
     assert set(report['overhead']) == {'train', 'inference'}
     assert 'OIM overhead' in capsys.readouterr().out
+
+
+def test_bench_query_major(load_script, synthetic_root):
+    bench = load_script('benchmarks/bench_query_major.py')
+    report = bench.main([
+        '--data-root', str(synthetic_root / 'CUHK-SYSU'), '--num-queries',
+        '1', '--gallery-batch-size', '4'
+    ])
+    # the two loops score the same pairs identically
+    assert report['pairs'] > 0 and report['max_abs_diff'] <= 1e-5
+
+
+def test_bench_qgn_cost(load_script):
+    bench = load_script('benchmarks/bench_qgn_cost.py')
+    report = bench.main([
+        '--height', '128', '--width', '160', '--proposals', '5',
+        '--max-per-img', '5', '--num-iters', '1', '--warmup', '0'
+    ])
+    assert set(report['seconds_per_gallery_image']) == {
+        'QGN', 'QGN without QSSE', 'OIM'
+    }
+    assert all(v > 0 for v in report['seconds_per_gallery_image'].values())

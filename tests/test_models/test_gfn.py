@@ -472,3 +472,24 @@ def test_proto_mode_uses_oim_prototypes_without_person_gradient():
     assert all(g is None or not g.abs().sum() for g in reid)
     assert model.gfn.scene_head.layer4[0].conv1.weight.grad.abs().sum() > 0
     assert model.backbone.conv1.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize('backbone_grad', [True, False])
+def test_gfn_backbone_grad_switch(backbone_grad):
+    """``gfn_backbone_grad=False`` keeps loss_gfn out of the backbone; the
+    GFN heads and the person embedding path still learn."""
+    from toy_scenes import SCENES, toy_image, toy_sample
+    model = _detector(lut=None).train()
+    model.gfn_backbone_grad = backbone_grad
+    scenes = SCENES + [SCENES[1][::-1], SCENES[0][:1]]
+    inputs = (torch.stack([toy_image(s, i) for i, s in enumerate(scenes)]) -
+              110.0) / 40.0
+    samples = [toy_sample(s) for s in scenes]
+    loss = model.loss(inputs, samples)['loss_gfn']
+    assert torch.isfinite(loss) and loss > 0
+    loss.backward()
+    grad = model.backbone.conv1.weight.grad
+    assert (grad is not None and grad.abs().sum() > 0) == backbone_grad
+    assert model.gfn.scene_head.layer4[0].conv1.weight.grad.abs().sum() > 0
+    assert any(p.grad is not None and p.grad.abs().sum() > 0
+               for p in model.roi_head.reid_head.parameters())

@@ -1,3 +1,4 @@
+from .gfn_init_hook import GFNHeadsFromDetectorHook
 from .rng_state_hook import RNGStateHook
 
-__all__ = ['RNGStateHook']
+__all__ = ['GFNHeadsFromDetectorHook', 'RNGStateHook']

@@ -52,12 +52,22 @@ class GFNDetectorMixin:
     Args:
         gfn (dict, optional): :class:`GalleryFilterNetwork` config; None
             disables the GFN.
+        gfn_backbone_grad (bool): ``loss_gfn`` back-propagates into the
+            shared backbone, as the paper trains it (§3.2). False detaches
+            the backbone features it sees (the GFN heads and the person
+            embedding path still learn), so the GFN cannot change the
+            detector's features. Defaults to True.
         **kwargs: the detector's arguments.
     """
 
-    def __init__(self, *args, gfn: Optional[dict] = None, **kwargs) -> None:
+    def __init__(self,
+                 *args,
+                 gfn: Optional[dict] = None,
+                 gfn_backbone_grad: bool = True,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.gfn = self._build_gfn(gfn) if gfn is not None else None
+        self.gfn_backbone_grad = gfn_backbone_grad
 
     def _build_gfn(self, cfg: dict) -> GalleryFilterNetwork:
         """Build the GFN; missing heads are copies of the person modules."""
@@ -110,6 +120,8 @@ class GFNDetectorMixin:
         x = self.extract_feat(batch_inputs)
         losses = self._detector_loss(x, batch_data_samples)
         if self.with_gfn:
+            if not self.gfn_backbone_grad:
+                x = tuple(f.detach() for f in x)
             losses.update(self.gfn_loss(x, batch_data_samples))
         return losses
 

@@ -73,14 +73,6 @@ class QGNWithGFN(GFNDetectorMixin, QGN):
         **kwargs: the :class:`QGN` arguments.
     """
 
-    def __init__(self,
-                 *args,
-                 gfn: Optional[dict] = None,
-                 gfn_backbone_grad: bool = True,
-                 **kwargs) -> None:
-        super().__init__(*args, gfn=gfn, **kwargs)
-        self.gfn_backbone_grad = gfn_backbone_grad
-
     def _require_gfn(self) -> None:
         if not self.with_gfn:
             raise RuntimeError('QGNWithGFN: the detector has no GFN '
