@@ -1,8 +1,8 @@
 """Benchmark: two-phase GFN search vs GFN weighting only (issue 5).
 
 For an embedding-form model with a Gallery Filter Network (default
-``configs/oim/oim_gfn_tiny_synthetic.py``; any ``*WithGFN`` config via
-``--config``) and a query-guided one (default
+``configs/seqnext/seqnext-gfn_r50-w16_tiny_synthetic.py``; any
+``*WithGFN`` config via ``--config``) and a query-guided one (default
 ``configs/qgn/qgn_gfn_tiny_synthetic.py``, ``--qg-config``):
 
 1. calibrate the GFN threshold keeping ``--recall`` (99%) of the matching
@@ -50,8 +50,8 @@ from mmqgn.evaluation.functional import (PersonSearchAnnotations,
                                          resolve_retrieval_set)
 from mmqgn.models.detectors.gfn_wrapper import gfn_scores
 
-MODELS = dict(embedding=('config', 'checkpoint',
-                         'configs/oim/oim_gfn_tiny_synthetic.py'),
+EMBEDDING_CONFIG = 'configs/seqnext/seqnext-gfn_r50-w16_tiny_synthetic.py'
+MODELS = dict(embedding=('config', 'checkpoint', EMBEDDING_CONFIG),
               **{'query-guided': ('qg_config', 'qg_checkpoint',
                                   'configs/qgn/qgn_gfn_tiny_synthetic.py')})
 

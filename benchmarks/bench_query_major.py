@@ -81,6 +81,10 @@ def build_runner(args: argparse.Namespace, work_dir: str) -> Runner:
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=10**6)
     cfg.custom_hooks = []
     cfg.log_level = 'WARNING'
+    # a visualizer of its own (the default one is a process-wide instance
+    # named 'visualizer', which would keep writing to this temporary dir)
+    cfg.visualizer.update(name=f'bench_query_major_{osp.basename(work_dir)}',
+                          vis_backends=[])
     runner = Runner.from_cfg(cfg)
     torch.manual_seed(args.seed)
     runner.model.init_weights()

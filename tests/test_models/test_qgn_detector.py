@@ -278,3 +278,24 @@ def test_predict_without_detections(with_qsimnet):
         pred = ds.pred_instances
         assert pred.bboxes.shape == (0, 4) and pred.sims.shape == (0, )
         assert sample_to_record(ds.to_dict(), 0.0)['sims'].shape == (0, )
+
+
+@pytest.mark.parametrize('nms_score', ['sim', 'score'])
+def test_final_nms_score_source(nms_score):
+    """Two overlapping boxes: NMS keeps the higher p_same ('sim', the
+    papers) or the higher person score ('score'); sims rank either way."""
+    from mmengine.structures import InstanceData
+    head = _build().roi_head.eval()
+    head.test_cfg.nms_score = nms_score
+    res = InstanceData(
+        bboxes=torch.tensor([[0., 0., 10., 20.], [1., 0., 11., 20.],
+                             [40., 0., 50., 20.]]),
+        scores=torch.tensor([0.9, 0.3, 0.8]),
+        embeddings=torch.eye(3, 256))
+    p_same = torch.tensor([0.2, 0.7, 0.5])
+    head.qsimnet.predict = lambda f_q, emb: p_same
+    out = head._rank(res, torch.zeros(1, 256))
+    kept_first = 1 if nms_score == 'sim' else 0
+    assert sorted(out.sims.tolist()) == sorted(
+        [p_same[kept_first].item(), 0.5])
+    assert len(out) == 2

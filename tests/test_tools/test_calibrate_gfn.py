@@ -111,7 +111,9 @@ def _independent_scores(cfg, checkpoint, root):
 def test_calibration_matches_independent_scores(synthetic_root, checkpoint,
                                                 tmp_path):
     root = str(synthetic_root / 'CUHK-SYSU') + '/'
-    options = _data_options(root)
+    options = _data_options(root) + [
+        f'train_dataloader.dataset.data_root={root}'
+    ]
     out = str(tmp_path / 'thr.json')
     proc = subprocess.run(
         [sys.executable, TOOL, GFN_CONFIG, checkpoint, '--recall', '0.9',
@@ -123,6 +125,11 @@ def test_calibration_matches_independent_scores(synthetic_root, checkpoint,
         result = json.load(f)
     # the metric ran on the val partition, not on test
     assert 'person_search/val/scene_thr90' in proc.stdout + proc.stderr
+    # the tiny config trains on trainval, which holds every val image
+    with open(root + 'annotations/val.json') as f:
+        num_val = len(json.load(f)['images'])
+    assert result['val_images_seen_in_training'] == num_val > 0
+    assert 'WARNING: the training annotation file holds' in proc.stdout
     assert result['ann_file'] == root + 'annotations/val.json'
 
     scores, positive, num_queries = _independent_scores(

@@ -41,6 +41,7 @@ from mmengine.model import is_model_wrapper
 from mmqgn.evaluation.functional import (PersonSearchAnnotations,
                                          load_retrieval_sets,
                                          resolve_retrieval_set)
+from mmqgn.evaluation.functional.retrieval_set import load_json
 from mmqgn.utils import register_all_modules
 
 
@@ -152,6 +153,24 @@ def val_partition(cfg: Config, config: str, ann_file: str,
     return ann_path, retrieval_dir, set_path
 
 
+def trained_on_val(cfg: Config, ann_path: str) -> int:
+    """How many val images the training annotation file also holds (the
+    papers train on trainval, which contains val)."""
+    dataset = (cfg.get('train_dataloader') or {}).get('dataset') or {}
+    while 'dataset' in dataset:  # wrappers (RepeatDataset, ...)
+        dataset = dataset['dataset']
+    train_ann = dataset.get('ann_file')
+    if not train_ann:
+        return 0
+    train_path = train_ann if osp.isabs(train_ann) else osp.join(
+        dataset.get('data_root') or '', train_ann)
+    if not osp.isfile(train_path):
+        return 0
+    names = [{img['file_name'] for img in load_json(path)['images']}
+             for path in (train_path, ann_path)]
+    return len(names[0] & names[1])
+
+
 def to_val(cfg: Config, config: str, ann_file: str, retrieval_set: str,
            recall: float) -> Tuple[str, str]:
     """Point the test loop, dataset and metric at the val partition, with
@@ -218,7 +237,17 @@ def report(result: dict) -> str:
             f'matching ({result["retrieval_set"]} of {result["ann_file"]})\n'
             f'  it removes {100 * result["negatives_removed"]:.1f}% of the '
             'non-matching val scenes\n'
-            f'  use: --cfg-options {result["cfg_options"]}')
+            f'  use: --cfg-options {result["cfg_options"]}' +
+            _seen_warning(result.get('val_images_seen_in_training', 0)))
+
+
+def _seen_warning(num: int) -> str:
+    if not num:
+        return ''
+    return (f'\nWARNING: the training annotation file holds {num} of the val '
+            'images (trainval contains val), so the GFN has seen them and '
+            'the threshold is optimistic (too high for unseen scenes): for '
+            'an unbiased threshold train on the train partition')
 
 
 def calibrate(args: argparse.Namespace) -> dict:
@@ -248,6 +277,7 @@ def calibrate(args: argparse.Namespace) -> dict:
                   cfg_options=cfg_options(thr, [k for k, _ in evaluators]))
     result.update(pair_counts(ann_path, set_path,
                               evaluators[0][1].get('legacy', True)))
+    result['val_images_seen_in_training'] = trained_on_val(cfg, ann_path)
     return result
 
 

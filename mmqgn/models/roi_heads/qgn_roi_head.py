@@ -32,8 +32,9 @@ class QGNRoIHead(PersonSearchRoIHead):
     Test (``predict``): RCNN boxes without class NMS; drop person score
     < ``test_cfg.score_thr`` (0.01, §5.3); ``sims`` = QSimNet p_same or,
     without QSimNet, the cosine f_q . f_g; NMS (``test_cfg.nms``) on ``sims``
-    with QSimNet, on the person score without (decision E4); keep at most
-    ``test_cfg.max_per_img``.
+    with QSimNet, on the person score without (decision E4;
+    ``test_cfg.nms_score='score'`` always uses the person score, an
+    ablation); keep at most ``test_cfg.max_per_img``.
 
     Args:
         qsimnet (dict, optional): :class:`QSimNet` config; None switches it
@@ -139,7 +140,10 @@ class QGNRoIHead(PersonSearchRoIHead):
             sims = self.qsimnet.predict(f_q, res.embeddings)
         else:
             sims = (res.embeddings * f_q).sum(dim=1)
-        nms_score = sims if self.with_qsimnet else res.scores
+        # 'sim' (the papers, §5.3): NMS on p_same with QSimNet; 'score':
+        # NMS on the person score (the detector's own NMS), ranking by sims
+        by_sim = self.test_cfg.get('nms_score', 'sim') == 'sim'
+        nms_score = sims if self.with_qsimnet and by_sim else res.scores
         keep = sims.new_zeros((0, ), dtype=torch.long)
         if len(res) > 0:
             _, keep = batched_nms(res.bboxes, nms_score.contiguous(),
