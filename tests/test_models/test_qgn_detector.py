@@ -48,7 +48,7 @@ def one_thread():
 def _build(with_qsse=True, with_qrpn=True, with_qsimnet=True):
     init_default_scope('mmqgn')
     cfg = Config.fromfile(QGN_CFG).model
-    cfg.backbone.with_qsse = with_qsse
+    cfg.backbone.update(with_qsse=with_qsse, qsse_init_bias=0.0)
     cfg.update(with_qrpn=with_qrpn, with_qsimnet=with_qsimnet)
     cfg.roi_head.reid_head.loss_reid.update(num_person_ids=4, queue_size=8)
     cfg.train_cfg.rpn_proposal.update(nms_pre=500, max_per_img=100)
