@@ -15,6 +15,7 @@ from mmqgn.models.backbones.qsse_resnet import QSSE
 from mmqgn.models.detectors import QGNWithGFN
 from mmqgn.registry import LOOPS
 from mmqgn.utils import register_all_modules
+from test_query_major_loop import _cfg as query_major_cfg
 
 torch.set_num_threads(1)
 register_all_modules(init_default_scope=False)
@@ -25,45 +26,8 @@ GFN_KEYS = ('gfn_score', 'gfn_skipped')
 
 
 def _cfg(data_root, work_dir) -> Config:
-    cfg = Config.fromfile(CONFIG)
-    cfg.work_dir = str(work_dir)
-    cfg.experiment_name = 'query_major_gfn'
-    cfg.load_from = None
-    cfg.train_dataloader = cfg.train_cfg = cfg.optim_wrapper = None
-    cfg.param_scheduler = None
-    cfg.model.test_cfg.rpn.update(nms_pre=100, max_per_img=20)
-    cfg.model.test_cfg.rcnn.max_per_img = 10
+    cfg = query_major_cfg(data_root, work_dir, CONFIG, 'query_major_gfn')
     cfg.model.gfn.pool_size = 7
-    root = str(data_root) + '/'
-    pipeline = [
-        dict(type='LoadImageFromFile'),
-        dict(type='LoadPersonSearchAnnotations', with_bbox=True),
-        dict(type='Resize', scale=(240, 180), keep_ratio=True),
-        dict(type='PackPersonSearchInputs')
-    ]
-    cfg.test_dataloader = dict(batch_size=1,
-                               num_workers=0,
-                               persistent_workers=False,
-                               sampler=dict(type='DefaultSampler',
-                                            shuffle=False),
-                               dataset=dict(type='CUHKSYSUDataset',
-                                            data_root=root,
-                                            ann_file='annotations/test.json',
-                                            data_prefix=dict(img=''),
-                                            test_mode=True,
-                                            retrieval_sets=[SET],
-                                            pipeline=pipeline))
-    cfg.test_evaluator = dict(type='PersonSearchMetric',
-                              ann_file=root + 'annotations/test.json',
-                              retrieval_sets=[SET],
-                              det_thresh=0.0)
-    cfg.test_cfg = dict(type='QueryMajorTestLoop',
-                        retrieval_set=SET,
-                        gallery_batch_size=4,
-                        cache_size=256)
-    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1000)
-    cfg.default_hooks.visualization = dict(type='DetVisualizationHook')
-    cfg.custom_hooks = []
     return cfg
 
 

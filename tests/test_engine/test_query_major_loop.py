@@ -30,10 +30,13 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def _cfg(data_root, work_dir) -> Config:
-    cfg = Config.fromfile(CONFIG)
+def _cfg(data_root, work_dir, config=CONFIG,
+         name='query_major_loop') -> Config:
+    """The tiny query-guided ``config`` on G50 of the fixture data, small
+    images and few proposals, random weights."""
+    cfg = Config.fromfile(config)
     cfg.work_dir = str(work_dir)
-    cfg.experiment_name = 'query_major_loop'
+    cfg.experiment_name = name
     cfg.load_from = None
     # random weights: the faithful QSSE start (s ~ 0.5), whose outputs these
     # tests were written against
