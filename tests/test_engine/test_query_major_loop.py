@@ -217,6 +217,10 @@ def test_batched_equals_one_pair_at_a_time(runner, batched):
                                    atol=1e-2)
     # without the cache every pair decodes its query and gallery image
     assert sum(naive.dataset.pipeline.calls.values()) == 2 * len(ref)
+    # the test log counts pair batches: len(runner.test_dataloader)
+    for run in (loop, naive):
+        assert len(run.dataloader) == run._iter > 0
+    assert len(naive.dataloader) == len(ref) > len(loop.dataloader)
     for key, value in metrics.items():
         assert naive_metrics[key] == pytest.approx(value, abs=1e-6)
 

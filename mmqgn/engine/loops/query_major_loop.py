@@ -36,7 +36,8 @@ from mmqgn.models.detectors.gfn_wrapper import gfn_scores
 from mmqgn.registry import LOOPS
 
 __all__ = [
-    'QueryMajorTestLoop', 'PipelineCache', 'pair_batch', 'compact_sample',
+    'QueryMajorTestLoop', 'PairBatchLoader', 'PipelineCache', 'pair_batch',
+    'compact_sample',
     'skipped_sample', 'expanded_pairs', 'read_resume_file'
 ]
 
@@ -133,6 +134,26 @@ def skipped_sample(img_id: int, query_ann_id: int) -> dict:
                 pred_instances=inst)
 
 
+class PairBatchLoader:
+    """The test dataloader with the length of the loop's pair batches, so
+    that MMEngine's test log counts ``[batch/total]`` in pair batches (it
+    reads ``len(runner.test_dataloader)``). Everything else is the wrapped
+    loader's."""
+
+    def __init__(self, loader, num_batches: int) -> None:
+        self.loader = loader
+        self.num_batches = num_batches
+
+    def __len__(self) -> int:
+        return self.num_batches
+
+    def __iter__(self):
+        return iter(self.loader)
+
+    def __getattr__(self, name: str):
+        return getattr(self.loader, name)
+
+
 @LOOPS.register_module()
 class QueryMajorTestLoop(TestLoop):
     """Test loop over the (query, gallery) pairs of one retrieval set.
@@ -223,6 +244,8 @@ class QueryMajorTestLoop(TestLoop):
         self.scene_cache = PipelineCache(self._scene_embedding,
                                          scene_cache_size)
         self.gfn_stats = dict(pairs=0, skipped=0)
+        self.dataloader = PairBatchLoader(self.dataloader,
+                                          self._num_pair_batches())
 
     # ------------------------------------------------------------ set-up
     def _load_retrieval_set(self, name: str) -> RetrievalSet:
@@ -339,6 +362,13 @@ class QueryMajorTestLoop(TestLoop):
                      scene_embedding=scenes[0].float()), gallery).float()
 
     # --------------------------------------------------------------- run
+    def _num_pair_batches(self) -> int:
+        """Pair batches of this rank's queries without GFN filtering (the
+        log's total; filtering only makes the run shorter)."""
+        step = self.gallery_batch_size
+        return sum(-(-len(self.rset.gallery_image_ids(q)) // step)
+                   for q in self.my_queries())
+
     def my_queries(self) -> List[int]:
         """Query indices of this rank (query i on rank i % world)."""
         rank, world = get_rank(), get_world_size()
