@@ -46,6 +46,8 @@ from mmengine.utils import ProgressBar
 from torch import Tensor
 
 from mmqgn.engine.loops.query_major_loop import pair_batch
+from mmqgn.models.detectors.gfn_wrapper import config_filter_thr as \
+    config_gfn_thr  # noqa: F401 (public: mmqgn.apis.config_gfn_thr)
 from mmqgn.models.detectors.gfn_wrapper import (gfn_scores,
                                                 weight_similarities)
 
@@ -134,14 +136,6 @@ def is_query_guided(model: nn.Module) -> bool:
 def has_gfn(model: nn.Module) -> bool:
     """True for a searcher with a Gallery Filter Network."""
     return bool(getattr(model, 'with_gfn', False))
-
-
-def config_gfn_thr(model: nn.Module) -> Optional[float]:
-    """``model.test_cfg.gfn.filter_thr`` (None when absent: weighting
-    only, gfn_seqnext.md §8.1 decision 3)."""
-    test_cfg = getattr(model, 'test_cfg', None) or {}
-    thr = (test_cfg.get('gfn') or {}).get('filter_thr')
-    return None if thr is None else float(thr)
 
 
 def _resolve_gfn_thr(model: nn.Module, gfn_thr) -> Optional[float]:
@@ -347,10 +341,6 @@ class _Ranker:
         return dict(num_scenes=self.num_scenes, num_skipped=self.num_skipped,
                     gfn_thr=self.gfn_thr, gfn_scores=list(self.gfn_scores))
 
-    def keep_mask(self, scenes: Tensor) -> Tensor:
-        """(B, D) unit scene embeddings -> (B,) bool, GFN score >= thr."""
-        return gfn_scores(self.model, self.gfn_query, scenes) >= self.gfn_thr
-
     @torch.no_grad()
     def rank(self, indices: List[int], items: List[dict]) -> List[SearchMatch]:
         """Matches of one gallery batch (``indices``: gallery positions)."""
@@ -373,7 +363,8 @@ class _Ranker:
     def _embedding_forward(self, items: List[dict]) -> tuple:
         """One ``predict`` (backbone once; with a threshold, the heads only
         on the kept scenes) -> (samples, GFN scores (B,) or None)."""
-        scene_filter = None if self.gfn_thr is None else self.keep_mask
+        scene_filter = None if self.gfn_thr is None else \
+            self.model.make_scene_filter(self.gfn_query, self.gfn_thr)
         samples = _run(self.model, items, scene_filter)
         if self.gfn_query is None:
             return samples, None

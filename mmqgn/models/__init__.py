@@ -11,7 +11,8 @@ from .roi_heads import (PersonBCELoss, PersonSearchRoIHead, QGNRoIHead,
 from .utils import all_gather_varlen, empty_boxes, global_pool, is_query_sample
 
 __all__ = [
-    'OIM', 'QGN', 'SeqNeXt', 'OIMWithGFN', 'SeqNeXtWithGFN', 'PairDataPreprocessor', 'ConvNeXtC4',
+    'OIM', 'QGN', 'SeqNeXt', 'OIMWithGFN', 'SeqNeXtWithGFN',
+    'PairDataPreprocessor', 'ConvNeXtC4',
     'ConvNeXtC5Head', 'QGNRoIHead', 'SeqNeXtRoIHead', 'PersonBCELoss',
     'OIMLoss', 'NTXentLoss', 'PersonEmbeddingHead', 'QSimNet',
     'PersonSearchRoIHead', 'ResLayerC5', 'QSSEResNet', 'QRPNAssigner',

@@ -8,14 +8,13 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.runner import Runner
 
 import mmqgn.engine.loops.query_major_loop as qml
-from mmqgn.models.backbones.qsse_resnet import QSSE
 from mmqgn.models.detectors import QGNWithGFN
 from mmqgn.registry import LOOPS
 from mmqgn.utils import register_all_modules
 from test_query_major_loop import _cfg as query_major_cfg
+from test_query_major_loop import build_runner
 
 torch.set_num_threads(1)
 register_all_modules(init_default_scope=False)
@@ -33,14 +32,8 @@ def _cfg(data_root, work_dir) -> Config:
 
 @pytest.fixture(scope='module')
 def runner(synthetic_root, tmp_path_factory):
-    cfg = _cfg(synthetic_root / 'CUHK-SYSU', tmp_path_factory.mktemp('qmg'))
-    runner = Runner.from_cfg(cfg)
-    torch.manual_seed(0)
-    runner.model.init_weights()
-    for m in runner.model.modules():  # tiny widths: no dead QSSE fc1s
-        if isinstance(m, QSSE):
-            torch.nn.init.constant_(m.fc1.bias, 0.1)
-    return runner
+    return build_runner(
+        _cfg(synthetic_root / 'CUHK-SYSU', tmp_path_factory.mktemp('qmg')))
 
 
 class Recorder:

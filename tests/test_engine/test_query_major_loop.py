@@ -78,10 +78,8 @@ def _cfg(data_root, work_dir, config=CONFIG,
     return cfg
 
 
-@pytest.fixture(scope='module')
-def runner(synthetic_root, tmp_path_factory):
-    torch.set_num_threads(1)
-    cfg = _cfg(synthetic_root / 'CUHK-SYSU', tmp_path_factory.mktemp('qml'))
+def build_runner(cfg: Config) -> Runner:
+    """A Runner with seeded random weights (live QSSE units)."""
     runner = Runner.from_cfg(cfg)
     torch.manual_seed(0)
     runner.model.init_weights()
@@ -89,6 +87,13 @@ def runner(synthetic_root, tmp_path_factory):
         if isinstance(m, QSSE):
             torch.nn.init.constant_(m.fc1.bias, 0.1)
     return runner
+
+
+@pytest.fixture(scope='module')
+def runner(synthetic_root, tmp_path_factory):
+    torch.set_num_threads(1)
+    return build_runner(
+        _cfg(synthetic_root / 'CUHK-SYSU', tmp_path_factory.mktemp('qml')))
 
 
 class Counting:

@@ -32,7 +32,7 @@ from mmengine.utils import ProgressBar
 
 from mmqgn.evaluation.functional import (PersonSearchAnnotations, RetrievalSet,
                                          resolve_retrieval_set)
-from mmqgn.models.detectors.gfn_wrapper import gfn_scores
+from mmqgn.models.detectors.gfn_wrapper import config_filter_thr, gfn_scores
 from mmqgn.registry import LOOPS
 
 __all__ = [
@@ -280,8 +280,7 @@ class QueryMajorTestLoop(TestLoop):
     def _gfn_threshold(self, thr: Optional[float]) -> Optional[float]:
         """The loop's ``gfn_thr``, else ``model.test_cfg.gfn.filter_thr``."""
         if thr is None:
-            test_cfg = getattr(self.model, 'test_cfg', None) or {}
-            thr = (test_cfg.get('gfn') or {}).get('filter_thr')
+            thr = config_filter_thr(self.model)
         if thr is not None and not self.with_gfn:
             raise ValueError(f'QueryMajorTestLoop: GFN threshold {thr} set '
                              f'but {type(self.model).__name__} has no GFN')

@@ -56,10 +56,17 @@ class _SiameseBlockMixin:
     """Pair forward of an mmdet residual block with an optional ``qsse``.
 
     ``forward(x)`` stays the plain single-stream mmdet forward.
+    ``qsse_ratio=None``: no QSSE; the other arguments are the block's.
     """
 
-    def _build_qsse(self, planes: int, qsse_ratio: Optional[int],
-                    qsse_init_bias: float) -> None:
+    def __init__(self,
+                 inplanes: int,
+                 planes: int,
+                 *args,
+                 qsse_ratio: Optional[int] = None,
+                 qsse_init_bias: float = 0.0,
+                 **kwargs) -> None:
+        super().__init__(inplanes, planes, *args, **kwargs)
         self.qsse = None if qsse_ratio is None else QSSE(
             planes * self.expansion, qsse_ratio, qsse_init_bias)
 
@@ -85,16 +92,6 @@ class _SiameseBlockMixin:
 class QSSEBasicBlock(_SiameseBlockMixin, BasicBlock):
     """mmdet ``BasicBlock`` with a QSSE (``qsse_ratio=None``: none)."""
 
-    def __init__(self,
-                 inplanes: int,
-                 planes: int,
-                 *args,
-                 qsse_ratio: Optional[int] = None,
-                 qsse_init_bias: float = 0.0,
-                 **kwargs) -> None:
-        super().__init__(inplanes, planes, *args, **kwargs)
-        self._build_qsse(planes, qsse_ratio, qsse_init_bias)
-
     def residual(self, x: Tensor) -> Tuple[Tensor, Tensor]:
         """x -> (residual branch U before the add, skip path)."""
         out = self.relu(self.norm1(self.conv1(x)))
@@ -104,16 +101,6 @@ class QSSEBasicBlock(_SiameseBlockMixin, BasicBlock):
 
 class QSSEBottleneck(_SiameseBlockMixin, Bottleneck):
     """mmdet ``Bottleneck`` with a QSSE (``qsse_ratio=None``: none)."""
-
-    def __init__(self,
-                 inplanes: int,
-                 planes: int,
-                 *args,
-                 qsse_ratio: Optional[int] = None,
-                 qsse_init_bias: float = 0.0,
-                 **kwargs) -> None:
-        super().__init__(inplanes, planes, *args, **kwargs)
-        self._build_qsse(planes, qsse_ratio, qsse_init_bias)
 
     def residual(self, x: Tensor) -> Tuple[Tensor, Tensor]:
         """x -> (residual branch U before the add, skip path)."""

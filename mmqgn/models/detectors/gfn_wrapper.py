@@ -195,10 +195,8 @@ class GFNDetectorMixin:
     # ----------------------------------------------------------- predict
     @property
     def gfn_filter_thr(self) -> Optional[float]:
-        """``test_cfg.gfn.filter_thr`` (None: weighting only, decision 3)."""
-        cfg = (self.test_cfg or {}).get('gfn') or {}
-        thr = cfg.get('filter_thr')
-        return None if thr is None else float(thr)
+        """``test_cfg.gfn.filter_thr`` (see :func:`config_filter_thr`)."""
+        return config_filter_thr(self)
 
     def make_scene_filter(self, query,
                           thr: Optional[float] = None) -> Optional[Callable]:
@@ -297,6 +295,14 @@ class SeqNeXtWithGFN(GFNDetectorMixin, SeqNeXt):
 
 
 # ----------------------------------------------------------------- scores
+def config_filter_thr(model) -> Optional[float]:
+    """``model.test_cfg.gfn.filter_thr`` of any detector (None when absent:
+    weighting only, gfn_seqnext.md §8.1 decision 3)."""
+    test_cfg = getattr(model, 'test_cfg', None) or {}
+    thr = (test_cfg.get('gfn') or {}).get('filter_thr')
+    return None if thr is None else float(thr)
+
+
 def _field(record, name: str) -> Tensor:
     """``record[name]`` of a dict, else the attribute of a data sample."""
     return record[name] if isinstance(record, dict) else getattr(record, name)
