@@ -38,6 +38,16 @@ bound the drawn person, accessories included, also where the person is
 occluded. Train and test identities are disjoint; every identity appears in
 several scenes (and PRW cameras).
 
+Scene context (``group_places=N >= 1``, CUHK-SYSU layout): by default every
+scene has its own random background, so a scene says nothing about who is in
+it. With ``N`` places per identity group, each group of identities (the
+people who share scenes) is seen at ``N`` fixed places of its own, the way
+real CUHK-SYSU and PRW people recur at the same street or camera: a scene
+shows a random window of its place's panorama (a camera pan) under its own
+lighting. This is what the Gallery Filter Network learns from
+(``gfn_seqnext.md`` section 3). PRW frames already share each camera's
+background; ``group_places`` does not change PRW.
+
 All randomness comes from ``numpy.random.default_rng(seed)`` and generators
 derived from it, so a seed fixes annotations and pixels.
 """
@@ -66,7 +76,9 @@ DEFAULT_SIZES = dict(
     max_people=4,
     max_unlabeled=2,
     id_group_size=5,
+    group_places=0,
 )
+OPTIONAL_SIZES = ('max_unlabeled', 'group_places')  # may be 0
 DATASETS = ('CUHK-SYSU', 'PRW')
 CUHK_GALLERY_SIZES = (50, 100, 500, 1000, 2000, 4000)
 SUBSET_GALLERY_SIZE = 100
@@ -77,6 +89,7 @@ PRW_FRAMES_PER_SEQ = 12
 OCCLUSION_PROB = 0.25
 OCCLUDED_BELOW = 0.9  # visible fraction below which a person is occluded
 MAX_OVERLAP = 0.25  # max intersection / smaller box area when placing people
+PLACE_PANORAMA = 1.5  # panorama width of a place / image width
 JPEG_QUALITY = 92
 
 # Clothing colours (RGB), far apart from each other.
@@ -406,6 +419,15 @@ def make_background(rng: np.random.Generator, width: int,
     return img
 
 
+def place_background(seed: int, width: int, height: int,
+                     rng: np.random.Generator) -> np.ndarray:
+    """A random window of the panorama of place ``seed`` (a camera pan)."""
+    pano = make_background(np.random.default_rng(seed),
+                           int(width * PLACE_PANORAMA), height)
+    x = int(rng.integers(0, pano.shape[1] - width + 1))
+    return pano[:, x:x + width].copy()
+
+
 def sample_lighting(rng: np.random.Generator) -> tuple:
     """A per-channel gain (brightness x colour cast) and offset."""
     gain = rng.uniform(0.75, 1.15) * rng.uniform(0.9, 1.1, size=3)
@@ -541,14 +563,16 @@ def _deal(rng: np.random.Generator, counts: list, ids: Sequence[int],
 
 
 def plan_split(rng: np.random.Generator, n_scenes: int, ids: Sequence[int],
-               min_appear: int, sizes: dict) -> List[dict]:
+               min_appear: int, sizes: dict, places: int = 0) -> List[dict]:
     """Scenes of one split: identity indices, unlabelled count, seed.
 
     Identities form groups of about ``id_group_size`` and a scene shows
     people of one group only, so the scenes sharing identities make several
     connected components (as in CUHK-SYSU, needed by the train/val split).
     Within a group identities are dealt least-used first, so each one
-    appears in ``min_appear`` or more scenes (at most once per scene).
+    appears in ``min_appear`` or more scenes (at most once per scene). With
+    ``places = N >= 1`` each scene also gets ``place``, the seed of one of
+    its group's ``N`` places (scene context).
     """
     n_groups = min(-(-len(ids) // sizes['id_group_size']), n_scenes)
     groups = np.array_split(rng.permutation(np.asarray(ids)), n_groups)
@@ -559,6 +583,10 @@ def plan_split(rng: np.random.Generator, n_scenes: int, ids: Sequence[int],
         counts = _people_counts(rng, len(mine), len(group),
                                 min_appear * len(group), sizes)
         _deal(rng, counts, sorted(int(i) for i in group), mine)
+    if places:  # drawn last: the people do not depend on the places
+        seeds = rng.integers(2**63, size=(n_groups, places))
+        for scene, g in zip(scenes, owner):
+            scene['place'] = int(seeds[g, rng.integers(places)])
     return scenes
 
 
@@ -746,10 +774,11 @@ def make_cuhk_sysu(root: str, rng: np.random.Generator, sizes: dict,
     n_train, n_test = sizes['cuhk_train_ids'], sizes['cuhk_test_ids']
     identities = sample_identities(rng, n_train + n_test)
     need = MIN_APPEARANCES['CUHK-SYSU']
+    places = sizes['group_places']
     train = plan_split(rng, sizes['cuhk_train_scenes'], range(n_train), need,
-                       sizes)
+                       sizes, places)
     test = plan_split(rng, sizes['cuhk_test_scenes'],
-                      range(n_train, n_train + n_test), need, sizes)
+                      range(n_train, n_train + n_test), need, sizes, places)
     numbers = rng.permutation(len(train) + len(test)) + 1
     for rec, number in zip(train + test, numbers):
         rec['name'], rec['number'] = f's{number}.jpg', int(number)
@@ -758,7 +787,9 @@ def make_cuhk_sysu(root: str, rng: np.random.Generator, sizes: dict,
 
     def render(rec):
         r = np.random.default_rng(rec['seed'])
-        bg = make_background(r, sizes['img_width'], sizes['img_height'])
+        size = sizes['img_width'], sizes['img_height']
+        bg = (place_background(rec['place'], *size, r) if 'place' in rec
+              else make_background(r, *size))
         return render_planned(r, rec, identities, bg, sample_lighting(r))
 
     def write(rec, img):
@@ -871,7 +902,7 @@ def make_prw(root: str, rng: np.random.Generator, sizes: dict,
 def check_sizes(sizes: dict):
     """Reject size options that cannot make a valid dataset."""
     bad = [k for k, v in sizes.items()
-           if int(v) != v or v < (0 if k == 'max_unlabeled' else 1)]
+           if int(v) != v or v < (0 if k in OPTIONAL_SIZES else 1)]
     if bad:
         raise ValueError(f'size options must be positive integers: {bad}')
     if sizes['min_people'] > sizes['max_people']:

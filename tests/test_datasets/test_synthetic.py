@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 from scipy.io import loadmat
 
-from mmqgn.datasets.synthetic import (CUHK_GALLERY_SIZES,
-                                      PRW_FRAMES_PER_SEQ, PRW_KEYS,
+from mmqgn.datasets.synthetic import (CUHK_GALLERY_SIZES, DEFAULT_SIZES,
+                                      PLACE_PANORAMA, PRW_FRAMES_PER_SEQ,
+                                      PRW_KEYS, make_background,
                                       make_synthetic_dataset,
+                                      place_background, plan_split,
                                       prw_frame_names)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -387,6 +389,50 @@ def test_identity_appearance_is_consistent(data):
     assert triplet_accuracy(feats, labels, rng) > 0.85
     # the check is real: it fails on shuffled (i.e. random) identities
     assert triplet_accuracy(feats, rng.permutation(labels), rng) < 0.7
+
+
+def test_plan_split_places():
+    sizes = {**DEFAULT_SIZES, **TINY}
+    plain = plan_split(np.random.default_rng(0), 14, range(8), 2, sizes)
+    ctx = plan_split(np.random.default_rng(0), 14, range(8), 2, sizes, 1)
+    assert all('place' not in s for s in plain)
+    # the identities of each scene do not depend on the places
+    assert [s['ids'] for s in plain] == [s['ids'] for s in ctx]
+    # one place per identity group: scenes sharing a person share the place
+    place_of = {}
+    for scene in ctx:
+        for i in scene['ids']:
+            assert place_of.setdefault(i, scene['place']) == scene['place']
+    assert len({s['place'] for s in ctx}) == 2  # 8 ids, groups of 4
+    two = plan_split(np.random.default_rng(0), 14, range(8), 2, sizes, 2)
+    assert len({s['place'] for s in two}) > 2
+
+
+def test_place_background_is_a_pan_of_one_panorama():
+    pano = make_background(np.random.default_rng(7),
+                           int(W * PLACE_PANORAMA), H)
+    starts = set()
+    for seed in range(6):
+        view = place_background(7, W, H, np.random.default_rng(seed))
+        assert view.shape == (H, W, 3)
+        x = [x for x in range(pano.shape[1] - W + 1)
+             if np.array_equal(pano[:, x:x + W], view)]
+        assert len(x) == 1
+        starts.add(x[0])
+    assert len(starts) > 1  # the camera pans
+
+
+def test_scene_context_dataset(data, tmp_path):
+    root, stats = data
+    out = str(tmp_path / 'ctx')
+    ctx = make_synthetic_dataset(out, seed=0, group_places=1, **TINY)
+    for key in ('images', 'identities', 'queries'):
+        assert ctx['CUHK-SYSU'][key] == stats['CUHK-SYSU'][key]
+    assert ctx['PRW'] == stats['PRW']  # PRW has its cameras already
+    assert snapshot(osp.join(out, 'PRW')) == snapshot(osp.join(root, 'PRW'))
+    boxes = load_images_mat(out)[0]
+    assert len(boxes) == TINY['cuhk_train_scenes'] + TINY['cuhk_test_scenes']
+    assert snapshot(cuhk(out)) != snapshot(cuhk(root))
 
 
 def test_bad_options(tmp_path):
