@@ -1,12 +1,7 @@
-# seqnext-gfn_r50-w16_tiny_synthetic.py on the scene-context synthetic data
-# (configs/_base_/datasets/synthetic_ctx_cuhk_sysu.py: one place per identity
-# group; trained on `train`, `val` left for the GFN threshold).
+# seqnext-gfn_r50-w16_tiny_synthetic.py on the scene-context synthetic data:
+# seqnext_r50-w16_tiny_synthetic-ctx.py with the tiny GFN.
 _base_ = [
-    './seqnext-gfn_r50-w16_tiny_synthetic.py',
-    '../_base_/datasets/synthetic_ctx_cuhk_sysu.py'
+    './seqnext_r50-w16_tiny_synthetic-ctx.py', '../_base_/models/gfn_tiny.py'
 ]
-train_dataloader = _base_.ctx_data.train_dataloader
-val_dataloader = _base_.ctx_data.val_dataloader
-test_dataloader = _base_.ctx_data.test_dataloader
-val_evaluator = _base_.ctx_data.val_evaluator
-test_evaluator = _base_.ctx_data.test_evaluator
+
+model = dict(type='SeqNeXtWithGFN', gfn=_base_.tiny_gfn)
