@@ -18,7 +18,11 @@ def test_seqnext_with_and_without_gfn_have_ctx_configs():
             'seqnext-gfn_r50-w16_tiny_synthetic-ctx.py'} <= names
 
 
-@pytest.mark.parametrize('path', CTX, ids=osp.basename)
+# the ctx configs that have a plain twin (the others are ctx-only ablations)
+TWINS = [p for p in CTX if osp.isfile(p.replace('-ctx.py', '.py'))]
+
+
+@pytest.mark.parametrize('path', TWINS, ids=osp.basename)
 def test_ctx_config_moves_only_the_data(path):
     cfg = Config.fromfile(path)
     plain = Config.fromfile(path.replace('-ctx.py', '.py'))
@@ -36,3 +40,17 @@ def test_ctx_config_moves_only_the_data(path):
         assert cfg[evaluator].ann_file == ROOT + 'annotations/test.json'
         assert cfg[evaluator].retrieval_sets == plain[
             evaluator].get('retrieval_sets')
+
+
+def test_proto_detached_ablation_keeps_the_gfn_loss_off_the_detector():
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs', 'seqnext',
+                 'seqnext-gfn-proto-detached_r50-w16_tiny_synthetic-ctx.py'))
+    paper = Config.fromfile(
+        osp.join(REPO, 'configs', 'seqnext',
+                 'seqnext-gfn_r50-w16_tiny_synthetic-ctx.py'))
+    assert cfg.model.gfn_backbone_grad is False
+    assert cfg.model.gfn.query_mode == 'proto'
+    assert paper.model.get('gfn_backbone_grad', True) is True
+    assert paper.model.gfn.query_mode == 'batch'
+    assert cfg.train_dataloader == paper.train_dataloader
