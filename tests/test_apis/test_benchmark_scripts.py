@@ -54,8 +54,11 @@ def test_bench_query_major(load_script, synthetic_root):
         '--data-root', str(synthetic_root / 'CUHK-SYSU'), '--num-queries',
         '1', '--gallery-batch-size', '4'
     ])
-    # the two loops score the same pairs identically
-    assert report['pairs'] > 0 and report['max_abs_diff'] <= 1e-5
+    # the two loops score the same pairs identically, with QSSE and with
+    # cached features (without QSSE)
+    assert set(report) == {'qsse', 'qrpn-qsimnet', 'qsimnet'}
+    for variant in report.values():
+        assert variant['pairs'] > 0 and variant['max_abs_diff'] <= 1e-5
 
 
 def test_bench_qgn_cost(load_script):

@@ -12,7 +12,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import mmqgn.engine.loops.query_major_loop as qml
-from mmqgn.models.backbones.qsse_resnet import QSSE
+from mmqgn.models.backbones.qsse_resnet import QSSE, QSSEBottleneck
 from mmqgn.registry import LOOPS
 from mmqgn.utils import register_all_modules, setup_cpu_distributed
 
@@ -260,6 +260,79 @@ def test_resume_after_interruption(runner, batched, tmp_path):
     assert len(qml.read_resume_file(resume_file)) == len(second.rset)
     for key, value in metrics.items():
         assert resumed[key] == pytest.approx(value, abs=1e-6)
+
+
+@pytest.fixture(scope='module', params=[True, False], ids=['qrpn', 'no-qrpn'])
+def no_qsse_runner(synthetic_root, tmp_path_factory, request):
+    """The "+QRPN+QSimNet" and "+QSimNet" ablations (no QSSE): per-image
+    features (and, without QRPN, per-image detections)."""
+    torch.set_num_threads(1)
+    cfg = _cfg(synthetic_root / 'CUHK-SYSU',
+               tmp_path_factory.mktemp('qml_noqsse'),
+               name=f'query_major_no_qsse_{request.param}')
+    cfg.model.backbone.with_qsse = False
+    cfg.model.with_qrpn = request.param
+    runner = build_runner(cfg)
+    # random weights without QSSE's s ~ 0.5 damping of every residual
+    # branch overflow; damp them the same way
+    for m in runner.model.backbone.modules():
+        if isinstance(m, QSSEBottleneck):
+            m.norm3.weight.data.mul_(0.5)
+    return runner
+
+
+def test_features_are_cached_only_without_qsse(runner, no_qsse_runner,
+                                               batched):
+    loop, _ = batched
+    assert not runner.model.pair_independent_feats
+    assert not runner.model.pair_independent_dets
+    assert loop.feat_cache is None
+    model = no_qsse_runner.model
+    assert model.pair_independent_feats
+    assert model.pair_independent_dets == (not model.with_qrpn)
+    assert _loop(no_qsse_runner).feat_cache is not None
+    assert _loop(no_qsse_runner, feat_cache_size=0).feat_cache is None
+    assert _loop(no_qsse_runner, naive=True).feat_cache is None
+
+
+def test_cached_features_equal_the_pair_forward(no_qsse_runner,
+                                                monkeypatch):
+    """Each image through the BaseNet once (queries once per query); without
+    QRPN each gallery image through the RPN and RoI head once; the same
+    detections and scores as one full pair forward at a time."""
+    model = no_qsse_runner.model
+    passes = collections.Counter()
+    real_feat, real_detect = model.extract_unguided_feat, model.roi_head.detect
+
+    def counting_feat(inputs):
+        passes['backbone'] += len(inputs)
+        return real_feat(inputs)
+
+    def counting_detect(x, proposals, samples):
+        passes['detect'] += len(samples)
+        return real_detect(x, proposals, samples)
+
+    monkeypatch.setattr(model, 'extract_unguided_feat', counting_feat)
+    monkeypatch.setattr(model.roi_head, 'detect', counting_detect)
+    cached = _loop(no_qsse_runner)
+    cached_metrics = _run(no_qsse_runner, cached)
+    monkeypatch.undo()
+    n_gallery = len(np.unique(cached.rset.gal_img_idx))
+    n_pairs = len(qml.expanded_pairs(cached.rset))
+    assert passes['backbone'] == len(cached.rset) + n_gallery
+    assert passes['detect'] == (n_pairs if model.with_qrpn else n_gallery)
+    naive = _loop(no_qsse_runner, naive=True)
+    naive_metrics = _run(no_qsse_runner, naive)
+    ref = _pairs(naive.evaluator.samples)
+    got = _pairs(cached.evaluator.samples)
+    assert ref.keys() == got.keys()
+    assert sum(len(p['sims']) for p in ref.values()) > 0
+    for key, pred in ref.items():
+        for field in ('sims', 'scores', 'bboxes'):
+            np.testing.assert_allclose(got[key][field], pred[field],
+                                       rtol=1e-4, atol=1e-4)
+    for key, value in naive_metrics.items():
+        assert cached_metrics[key] == pytest.approx(value, abs=1e-6)
 
 
 def test_queries_are_split_across_ranks(batched, monkeypatch):

@@ -332,3 +332,19 @@ def test_qsimnet_loss_falls_on_separable_pairs():
     net.eval()
     acc = ((net.predict(f_q, f_g) > 0.5) == same).float().mean()
     assert acc > 0.95
+
+
+def test_qsimnet_distance_init_ranks_like_the_cosine():
+    torch.manual_seed(0)
+    net = QSimNet(in_channels=32, distance_init=True)
+    net.init_weights()  # keeps the distance start
+    net.eval()
+    f_q = torch.nn.functional.normalize(torch.randn(1, 32), dim=1)
+    f_g = torch.nn.functional.normalize(
+        f_q + torch.linspace(0.1, 3, 20)[:, None] * torch.randn(20, 32), dim=1)
+    p = net.predict(f_q, f_g)
+    cos = (f_g * f_q).sum(dim=1)
+    assert torch.equal(p.argsort(), cos.argsort())
+    # default start: PyTorch's initialisation, no such ranking
+    plain = QSimNet(in_channels=32).eval()
+    assert not torch.equal(plain.predict(f_q, f_g).argsort(), cos.argsort())

@@ -9,6 +9,17 @@ expanded gallery (``RetrievalSet.gallery_image_ids``) in batches of
 pair batch format of ``PairDataPreprocessor``. Decoded and resized gallery
 images come from a small LRU cache of pipeline outputs keyed by image id.
 
+Models whose BaseNet features do not depend on the partner image (QGN without
+QSSE, ``model.pair_independent_feats``: the "+QRPN", "+QSimNet" and
+"+QRPN+QSimNet" ablations) get the §9.3 / E1 caching: the query's features
+are computed once per query and each gallery image's once (LRU cache of
+``feat_cache_size`` images shared by all queries); per pair only QRPN, the
+RoI head and QSimNet run. Without QRPN either (``pair_independent_dets``:
+the "+QSimNet" ablation) the cache holds each gallery image's detections and
+embeddings instead, and per pair only QSimNet (or the cosine) and the final
+NMS run. With QSSE nothing of the forward can be reused (§3.4): every pair
+runs the whole Siamese network.
+
 Two-phase search with a Gallery Filter Network (gfn_seqnext.md §3.1, §8.1
 decision 3; models with ``with_gfn``, e.g. ``QGNWithGFN``): each query's
 gallery is first scored by the GFN from query-independent scene embeddings
@@ -213,6 +224,14 @@ class QueryMajorTestLoop(TestLoop):
             (scores only). GFN scores are > 0, so 0 keeps every pair.
         scene_cache_size (int): gallery scene embeddings kept (LRU); 0:
             none.
+        feat_cache_size (int): gallery images whose BaseNet feature maps
+            (models with ``pair_independent_feats``; one R50 C4 map of a
+            900x1500 image is ~22 MB) or detections (models with
+            ``pair_independent_dets``) are kept (LRU); 0 (or ``naive``)
+            runs every pair through the whole model. Cached features are computed on each
+            image alone, padded to its own size: equal to the pair forward
+            when the query and gallery inputs have one size, and otherwise
+            different only near the bottom/right borders.
     """
 
     def __init__(self,
@@ -226,7 +245,8 @@ class QueryMajorTestLoop(TestLoop):
                  naive: bool = False,
                  fp16: bool = False,
                  gfn_thr: Optional[float] = None,
-                 scene_cache_size: int = 65536) -> None:
+                 scene_cache_size: int = 65536,
+                 feat_cache_size: int = 64) -> None:
         super().__init__(runner, dataloader, evaluator, fp16=fp16)
         assert gallery_batch_size >= 1, 'gallery_batch_size must be >= 1'
         self.dataset = self.dataloader.dataset
@@ -244,6 +264,13 @@ class QueryMajorTestLoop(TestLoop):
         self.scene_cache = PipelineCache(self._scene_embedding,
                                          scene_cache_size)
         self.gfn_stats = dict(pairs=0, skipped=0)
+        self.feat_cache = None
+        if (not naive and feat_cache_size > 0
+                and getattr(self.model, 'pair_independent_feats', False)):
+            self.feat_cache = PipelineCache(
+                lambda img_id: self._gallery_entry(self.cache[img_id]),
+                feat_cache_size)
+        self._query_feats = (None, None)
         self.dataloader = PairBatchLoader(self.dataloader,
                                           self._num_pair_batches())
 
@@ -481,12 +508,95 @@ class QueryMajorTestLoop(TestLoop):
                               batch_idx=idx,
                               data_batch=data_batch)
         with autocast(enabled=self.fp16):
-            outputs = self.runner.model.test_step(data_batch)
+            if self.feat_cache is None:
+                outputs = self.runner.model.test_step(data_batch)
+            else:
+                outputs = self.cached_test_step(data_batch)
         self.runner.call_hook('after_test_iter',
                               batch_idx=idx,
                               data_batch=data_batch,
                               outputs=outputs)
         return outputs
+
+    # ---------------------------------------------- feature caching (E1)
+    def _image_feats(self, item: dict) -> tuple:
+        """One pipeline output -> (BaseNet features, tuple of (1, C, h, w);
+        its preprocessed data sample)."""
+        data = self._model_inputs(item)
+        return (self.model.extract_unguided_feat(data['inputs']),
+                data['data_samples'][0])
+
+    def _gallery_entry(self, item: dict) -> tuple:
+        """A gallery pipeline output -> its feature-cache entry: (BaseNet
+        features or, with ``pair_independent_dets``, detections; its
+        preprocessed data sample)."""
+        x, sample = self._image_feats(item)
+        if self.model.pair_independent_dets:
+            return self.model.gallery_detections(x, [sample])[0], sample
+        return x, sample
+
+    def _query(self, qid: int, item: dict) -> tuple:
+        """The features and sample of query ``qid`` (computed once)."""
+        if self._query_feats[0] != qid:
+            self._query_feats = (qid, self._image_feats(item))
+        return self._query_feats[1]
+
+    def cached_test_step(self, data_batch: dict) -> List:
+        """A pair batch -> predicted gallery samples, from per-image
+        features: the query's computed once, the galleries' features (or
+        detections) from the feature cache; galleries whose maps differ in
+        size run in separate groups (no feature padding)."""
+        samples = data_batch['data_samples']['gallery']
+        qid = int(samples[0].metainfo['query_ann_id'])
+        query = self._query(qid, dict(
+            inputs=data_batch['inputs']['query'][0],
+            data_samples=data_batch['data_samples']['query'][0]))
+        feats = [self.feat_cache[int(s.metainfo['img_id'])] for s in samples]
+        if self.model.pair_independent_dets:
+            return self._rank_detections(qid, query, feats)
+        groups: Dict[tuple, List[int]] = OrderedDict()
+        for i, (x, _) in enumerate(feats):
+            groups.setdefault(tuple(x[0].shape[-2:]), []).append(i)
+        outputs = [None] * len(samples)
+        for idx in groups.values():
+            preds = self._predict_group(qid, query, [feats[i] for i in idx])
+            for i, pred in zip(idx, preds):
+                outputs[i] = pred
+        return outputs
+
+    @staticmethod
+    def _pair_samples(qid: int, galleries: List[tuple]) -> List:
+        """Copies of the galleries' cached samples, as pair samples."""
+        samples = []
+        for _, sample in galleries:
+            sample = copy.deepcopy(sample)
+            sample.set_metainfo(dict(query_ann_id=qid, is_query=False))
+            samples.append(sample)
+        return samples
+
+    def _rank_detections(self, qid: int, query: tuple,
+                         galleries: List[tuple]) -> List:
+        """Query (features, sample) and G galleries (detections, sample)
+        -> G predicted gallery samples."""
+        x_q, q_sample = query
+        f_q = self.model.roi_head.query_embeddings(
+            x_q, self.model.query_bboxes([q_sample]))
+        return self.model.predict_from_detections(
+            f_q.expand(len(galleries), -1), [d for d, _ in galleries],
+            self._pair_samples(qid, galleries))
+
+    def _predict_group(self, qid: int, query: tuple,
+                       galleries: List[tuple]) -> List:
+        """Query (features, sample) and G same-size galleries (features,
+        sample) -> G predicted gallery samples (one batch of G pairs)."""
+        (x_q, q_sample), n = query, len(galleries)
+        samples = self._pair_samples(qid, galleries)
+        x_g = tuple(
+            torch.cat(maps) for maps in zip(*[x for x, _ in galleries]))
+        # repeat, not expand: mmcv's RoIAlign misreads stride-0 maps
+        return self.model.predict_from_feats(
+            tuple(t.repeat(n, 1, 1, 1) for t in x_q), x_g,
+            [copy.deepcopy(q_sample) for _ in range(n)], samples)
 
     def _count_gfn(self, samples: Sequence[dict]) -> None:
         """Add a query's pairs and GFN-skipped pairs to ``gfn_stats``."""

@@ -174,6 +174,13 @@ class QSSEResNet(ResNet):
             qsse_init_bias=self.qsse_init_bias,
             **kwargs)
 
+    @property
+    def query_guided(self) -> bool:
+        """True iff some block has a QSSE, i.e. each stream's features
+        depend on the partner image (qgn_qeeps.md §3.4)."""
+        return any(getattr(m, 'qsse', None) is not None
+                   for m in self.modules())
+
     def forward(self, x: Tensor, gallery: Optional[Tensor] = None):
         """See the class docstring for the two calling conventions."""
         if gallery is not None:

@@ -221,6 +221,49 @@ class QGN(OIM):
         ``pred_instances`` (see the class docstring)."""
         queries, galleries = split_pairs(batch_data_samples)
         x_q, x_g = self.extract_pair_feat(batch_inputs)
+        return self.predict_from_feats(x_q, x_g, queries, galleries, rescale)
+
+    @property
+    def pair_independent_feats(self) -> bool:
+        """True without QSSE: an image's BaseNet features then do not depend
+        on its partner, so a test loop may compute them once per image
+        (``extract_unguided_feat``) and reuse them across pairs
+        (qgn_qeeps.md §9.3 engineering note, decision E1)."""
+        return not self.backbone.query_guided
+
+    @property
+    def pair_independent_dets(self) -> bool:
+        """True without QSSE and QRPN: a gallery image's detections and
+        their embeddings then do not depend on the query, and a test loop
+        may compute them once per image (``gallery_detections``) and rank
+        them per query (``predict_from_detections``)."""
+        return self.pair_independent_feats and not self.with_qrpn
+
+    def gallery_detections(self, x_g: Tuple[Tensor],
+                           galleries: SampleList) -> InstanceList:
+        """BaseNet features (B, C, h, w) of B gallery images -> their
+        query-independent detections (``QGNRoIHead.detect``)."""
+        assert self.pair_independent_dets, 'needs no QSSE and no QRPN'
+        proposals = self.proposals(
+            self.rpn_forward(x_g, None, None), galleries, self.test_cfg.rpn)
+        return self.roi_head.detect(x_g, proposals, galleries)
+
+    def predict_from_detections(self, f_q: Tensor, detections: InstanceList,
+                                galleries: SampleList,
+                                rescale: bool = True) -> SampleList:
+        """Query embeddings f_q (B, D) and B galleries' ``gallery_detections``
+        -> the B gallery samples with ``pred_instances`` (as ``predict``)."""
+        results_list = self.roi_head.rank(detections, f_q, galleries, rescale)
+        return self.add_pred_to_datasample(galleries, results_list)
+
+    def predict_from_feats(self,
+                           x_q: Tuple[Tensor],
+                           x_g: Tuple[Tensor],
+                           queries: SampleList,
+                           galleries: SampleList,
+                           rescale: bool = True) -> SampleList:
+        """B pairs of BaseNet features (tuples of (B, C, h, w)) and their
+        data samples -> the B gallery samples with ``pred_instances``."""
         q_boxes = self.query_bboxes(queries)
         rpn_outs = self.rpn_forward(x_g, x_q, q_boxes)
         proposals = self.proposals(rpn_outs, galleries, self.test_cfg.rpn)

@@ -111,19 +111,32 @@ class QGNRoIHead(PersonSearchRoIHead):
         """Per pair: ``bboxes`` (N, 4) (original pixels when ``rescale``),
         ``scores`` (N,) person score, ``sims`` (N,), ``labels`` (N,) and
         ``embeddings`` (N, D) of the gallery detections."""
+        results_list = self.detect(x, rpn_results_list, batch_data_samples)
+        f_q = self.query_embeddings(query_feats, query_bboxes)
+        return self.rank(results_list, f_q, batch_data_samples, rescale)
+
+    def detect(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
+               batch_data_samples: SampleList) -> InstanceList:
+        """The query-independent part of ``predict``: per image, the RCNN
+        boxes (input pixels, no NMS) with a person score >= ``score_thr``,
+        their ``scores`` and ``embeddings``."""
         batch_img_metas = [ds.metainfo for ds in batch_data_samples]
         raw = self.predict_bbox(
             x, batch_img_metas, rpn_results_list, None, rescale=False)
-        f_q = self.query_embeddings(query_feats, query_bboxes)
-        results_list = [self._filter(res) for res in raw]
-        results_list = self.predict_reid(x, results_list)
+        return self.predict_reid(x, [self._filter(res) for res in raw])
+
+    def rank(self, results_list: InstanceList, f_q: Tensor,
+             batch_data_samples: SampleList,
+             rescale: bool = False) -> InstanceList:
+        """``detect`` outputs and f_q (B, D) -> the ``predict`` outputs
+        (new instances; the inputs are left unchanged)."""
         results_list = [
             self._rank(res, fq[None]) for res, fq in zip(results_list, f_q)
         ]
         if rescale:
-            for res, meta in zip(results_list, batch_img_metas):
+            for res, ds in zip(results_list, batch_data_samples):
                 res.bboxes = scale_boxes(
-                    res.bboxes, [1 / s for s in meta['scale_factor']])
+                    res.bboxes, [1 / s for s in ds.metainfo['scale_factor']])
         return results_list
 
     def _filter(self, res: InstanceData) -> InstanceData:
@@ -131,7 +144,7 @@ class QGNRoIHead(PersonSearchRoIHead):
         person score >= ``score_thr``."""
         scores = res.scores[:, 0]
         keep = scores >= self.test_cfg.score_thr
-        bboxes = res.bboxes.reshape(len(scores), -1)[:, :4]
+        bboxes = res.bboxes.flatten(1)[:, :4]  # (N, 4 * classes) or (0, 4)
         return InstanceData(bboxes=bboxes[keep], scores=scores[keep])
 
     def _rank(self, res: InstanceData, f_q: Tensor) -> InstanceData:
