@@ -99,7 +99,10 @@ test_cfg = dict(
     type='QueryMajorTestLoop',
     retrieval_set='G50',
     gallery_batch_size=8,
-    cache_size=256)
+    cache_size=256,
+    # ablations without QSSE: BaseNet features (or detections) of the whole
+    # synthetic test split (100 small images) stay cached across queries
+    feat_cache_size=256)
 
 # Stage 2 (T1): SGD 1e-3, 4 epochs, x0.1 after 2, clip 10, no warm-up
 # (~220 iterations per epoch here).
