@@ -290,7 +290,9 @@ def test_features_are_cached_only_without_qsse(runner, no_qsse_runner,
     model = no_qsse_runner.model
     assert model.pair_independent_feats
     assert model.pair_independent_dets == (not model.with_qrpn)
-    assert _loop(no_qsse_runner).feat_cache is not None
+    cached = _loop(no_qsse_runner)
+    assert cached.feat_cache is not None
+    assert cached.cache_dets == (not model.with_qrpn)
     assert _loop(no_qsse_runner, feat_cache_size=0).feat_cache is None
     assert _loop(no_qsse_runner, naive=True).feat_cache is None
 

@@ -228,10 +228,11 @@ class QueryMajorTestLoop(TestLoop):
             (models with ``pair_independent_feats``; one R50 C4 map of a
             900x1500 image is ~22 MB) or detections (models with
             ``pair_independent_dets``) are kept (LRU); 0 (or ``naive``)
-            runs every pair through the whole model. Cached features are computed on each
-            image alone, padded to its own size: equal to the pair forward
-            when the query and gallery inputs have one size, and otherwise
-            different only near the bottom/right borders.
+            runs every pair through the whole model. Cached features are
+            computed on each image alone, padded to its own size: equal to
+            the pair forward when the query and gallery inputs have one
+            size, and otherwise different only near the bottom/right
+            borders.
     """
 
     def __init__(self,
@@ -270,6 +271,9 @@ class QueryMajorTestLoop(TestLoop):
             self.feat_cache = PipelineCache(
                 lambda img_id: self._gallery_entry(self.cache[img_id]),
                 feat_cache_size)
+        # decided once: the model's structure does not change while testing
+        self.cache_dets = (self.feat_cache is not None
+                           and self.model.pair_independent_dets)
         self._query_feats = (None, None)
         self.dataloader = PairBatchLoader(self.dataloader,
                                           self._num_pair_batches())
@@ -531,7 +535,7 @@ class QueryMajorTestLoop(TestLoop):
         features or, with ``pair_independent_dets``, detections; its
         preprocessed data sample)."""
         x, sample = self._image_feats(item)
-        if self.model.pair_independent_dets:
+        if self.cache_dets:
             return self.model.gallery_detections(x, [sample])[0], sample
         return x, sample
 
@@ -552,7 +556,7 @@ class QueryMajorTestLoop(TestLoop):
             inputs=data_batch['inputs']['query'][0],
             data_samples=data_batch['data_samples']['query'][0]))
         feats = [self.feat_cache[int(s.metainfo['img_id'])] for s in samples]
-        if self.model.pair_independent_dets:
+        if self.cache_dets:
             return self._rank_detections(qid, query, feats)
         groups: Dict[tuple, List[int]] = OrderedDict()
         for i, (x, _) in enumerate(feats):
