@@ -4,6 +4,7 @@ import os.path as osp
 
 import pytest
 import torch
+import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
@@ -213,3 +214,25 @@ def test_seqnext_with_gfn():
     assert query.pred_instances.embeddings.shape == (1, 64)
     scores = gfn_scores(model, query, [gallery])
     assert LO <= scores.item() <= HI
+
+
+def test_proto_detached_gfn_sends_no_gradient_to_the_detector():
+    """Proto queries + ``gfn_backbone_grad=False`` (the "detector isolated"
+    configs): loss_gfn trains the GFN's own heads and nothing else, so the
+    detector receives exactly plain SeqNeXt's gradients."""
+    model = _build(_cfg(SEQNEXT_TINY, query_mode='proto'))
+    model.gfn_backbone_grad = False
+    lut = model.roi_head.reid_head.loss_reid.lut
+    lut.copy_(F.normalize(torch.randn(lut.shape), dim=1))
+    model.train()
+    inputs, samples = _four_scenes()
+    loss = model.loss(inputs, samples)['loss_gfn']
+    assert torch.isfinite(loss) and loss > 0
+    loss.backward()
+    leaked = [
+        n for n, p in model.named_parameters()
+        if not n.startswith('gfn.') and p.grad is not None
+        and p.grad.abs().sum() > 0
+    ]
+    assert not leaked
+    assert not _missing_grads(model.gfn.scene_head)
