@@ -9,9 +9,7 @@ _base_ = [
 model = _base_.large_model
 train_dataloader = dict(
     dataset=dict(
-        data_root=_base_.large_root,
-        ann_file='annotations/train.json',
-        pairs_per_query=1))
+        _base_.large_data.train_dataloader.dataset, pairs_per_query=1))
 test_dataloader = _base_.large_data.test_dataloader
 test_evaluator = _base_.large_data.test_evaluator
 

@@ -300,11 +300,13 @@ def test_features_are_cached_only_without_qsse(runner, no_qsse_runner,
 def test_cached_features_equal_the_pair_forward(no_qsse_runner,
                                                 monkeypatch):
     """Each image through the BaseNet once (queries once per query); without
-    QRPN each gallery image through the RPN and RoI head once; the same
+    QRPN each gallery image through the RPN and RoI head once and each
+    query's embedding computed once; the same
     detections and scores as one full pair forward at a time."""
     model = no_qsse_runner.model
     passes = collections.Counter()
     real_feat, real_detect = model.extract_unguided_feat, model.roi_head.detect
+    real_embed = model.roi_head.query_embeddings
 
     def counting_feat(inputs):
         passes['backbone'] += len(inputs)
@@ -314,7 +316,12 @@ def test_cached_features_equal_the_pair_forward(no_qsse_runner,
         passes['detect'] += len(samples)
         return real_detect(x, proposals, samples)
 
+    def counting_embed(x, bboxes):
+        passes['query_embed'] += len(bboxes)
+        return real_embed(x, bboxes)
+
     monkeypatch.setattr(model, 'extract_unguided_feat', counting_feat)
+    monkeypatch.setattr(model.roi_head, 'query_embeddings', counting_embed)
     monkeypatch.setattr(model.roi_head, 'detect', counting_detect)
     cached = _loop(no_qsse_runner)
     cached_metrics = _run(no_qsse_runner, cached)
@@ -323,6 +330,8 @@ def test_cached_features_equal_the_pair_forward(no_qsse_runner,
     n_pairs = len(qml.expanded_pairs(cached.rset))
     assert passes['backbone'] == len(cached.rset) + n_gallery
     assert passes['detect'] == (n_pairs if model.with_qrpn else n_gallery)
+    if not model.with_qrpn:  # detections cached: f_q once per query
+        assert passes['query_embed'] == len(cached.rset)
     naive = _loop(no_qsse_runner, naive=True)
     naive_metrics = _run(no_qsse_runner, naive)
     ref = _pairs(naive.evaluator.samples)

@@ -540,9 +540,14 @@ class QueryMajorTestLoop(TestLoop):
         return x, sample
 
     def _query(self, qid: int, item: dict) -> tuple:
-        """The features and sample of query ``qid`` (computed once)."""
+        """Query ``qid``'s (BaseNet features or, with ``cache_dets``, its
+        embedding f_q (1, D); preprocessed data sample), computed once."""
         if self._query_feats[0] != qid:
-            self._query_feats = (qid, self._image_feats(item))
+            x, sample = self._image_feats(item)
+            if self.cache_dets:
+                x = self.model.roi_head.query_embeddings(
+                    x, self.model.query_bboxes([sample]))
+            self._query_feats = (qid, (x, sample))
         return self._query_feats[1]
 
     def cached_test_step(self, data_batch: dict) -> List:
@@ -580,11 +585,9 @@ class QueryMajorTestLoop(TestLoop):
 
     def _rank_detections(self, qid: int, query: tuple,
                          galleries: List[tuple]) -> List:
-        """Query (features, sample) and G galleries (detections, sample)
-        -> G predicted gallery samples."""
-        x_q, q_sample = query
-        f_q = self.model.roi_head.query_embeddings(
-            x_q, self.model.query_bboxes([q_sample]))
+        """Query (f_q, sample) and G galleries (detections, sample) -> G
+        predicted gallery samples."""
+        f_q = query[0]
         return self.model.predict_from_detections(
             f_q.expand(len(galleries), -1), [d for d, _ in galleries],
             self._pair_samples(qid, galleries))
