@@ -62,3 +62,24 @@ def test_large_gfn_ablation_is_the_large_seqnext_plus_a_detached_gfn():
     assert gfn.model.roi_head == seq.model.roi_head
     assert gfn.train_dataloader == seq.train_dataloader
     assert gfn.param_scheduler == seq.param_scheduler
+
+
+def test_large_rrc2_seqnext_changes_only_the_training_pipeline():
+    rrc2 = Config.fromfile(
+        osp.join(REPO, 'configs', 'seqnext',
+                 'seqnext-rrc2_r50-w16_tiny_synthetic-large.py'))
+    seq = Config.fromfile(
+        osp.join(REPO, 'configs', 'seqnext',
+                 'seqnext_r50-w16_tiny_synthetic-large.py'))
+    assert rrc2.model == seq.model
+    assert rrc2.train_cfg == seq.train_cfg
+    assert rrc2.test_dataloader == seq.test_dataloader
+    train = rrc2.train_dataloader.dataset
+    assert (train.data_root, train.ann_file) == (ROOT, 'annotations/train.json')
+    # the paper's rrc2 (gfn_seqnext.md §4.2) with the crop scaled to 240
+    types = [t['type'] for t in train.pipeline]
+    assert types == [t['type'] for t in rrc2.rrc2_train_pipeline]
+    pad, choice, vis = train.pipeline[3:6]
+    assert pad.min_size == 3 * 240 and pad.pad_val == 0
+    assert [t[0].crop_size for t in choice.transforms] == [240, 240]
+    assert vis.min_visibility == 0.6
