@@ -15,6 +15,11 @@ ROOT = 'data/synthetic_large/CUHK-SYSU/'
 TWINS = [p for p in LARGE if osp.isfile(p.replace('-large.py', '.py'))]
 
 
+def _large(method, name):
+    return Config.fromfile(
+        osp.join(REPO, 'configs', method, f'{name}_tiny_synthetic-large.py'))
+
+
 def test_every_model_family_has_a_large_config():
     names = {osp.basename(p) for p in LARGE}
     assert {'oim_tiny_synthetic-large.py', 'qgn_tiny_synthetic-large.py',
@@ -40,22 +45,16 @@ def test_large_config_moves_the_data_and_sizes_the_lut(path):
 
 
 def test_large_qgn_starts_from_the_large_oim():
-    qgn = Config.fromfile(
-        osp.join(REPO, 'configs', 'qgn', 'qgn_tiny_synthetic-large.py'))
-    oim = Config.fromfile(
-        osp.join(REPO, 'configs', 'oim', 'oim_tiny_synthetic-large.py'))
+    qgn = _large('qgn', 'qgn')
+    oim = _large('oim', 'oim')
     assert qgn.load_from == (
         f'work_dirs/oim_tiny_synthetic-large/epoch_{oim.train_cfg.max_epochs}.pth')
     assert qgn.train_dataloader.dataset.type == 'PersonSearchPairDataset'
 
 
 def test_large_gfn_ablation_is_the_large_seqnext_plus_a_detached_gfn():
-    gfn = Config.fromfile(
-        osp.join(REPO, 'configs', 'seqnext',
-                 'seqnext-gfn-proto-detached_r50-w16_tiny_synthetic-large.py'))
-    seq = Config.fromfile(
-        osp.join(REPO, 'configs', 'seqnext',
-                 'seqnext_r50-w16_tiny_synthetic-large.py'))
+    gfn = _large('seqnext', 'seqnext-gfn-proto-detached_r50-w16')
+    seq = _large('seqnext', 'seqnext_r50-w16')
     assert (gfn.model.type, seq.model.type) == ('SeqNeXtWithGFN', 'SeqNeXt')
     assert gfn.model.gfn.query_mode == 'proto'
     assert gfn.model.gfn_backbone_grad is False
@@ -65,12 +64,8 @@ def test_large_gfn_ablation_is_the_large_seqnext_plus_a_detached_gfn():
 
 
 def test_large_rrc2_seqnext_changes_only_the_training_pipeline():
-    rrc2 = Config.fromfile(
-        osp.join(REPO, 'configs', 'seqnext',
-                 'seqnext-rrc2_r50-w16_tiny_synthetic-large.py'))
-    seq = Config.fromfile(
-        osp.join(REPO, 'configs', 'seqnext',
-                 'seqnext_r50-w16_tiny_synthetic-large.py'))
+    rrc2 = _large('seqnext', 'seqnext-rrc2_r50-w16')
+    seq = _large('seqnext', 'seqnext_r50-w16')
     assert rrc2.model == seq.model
     assert rrc2.train_cfg == seq.train_cfg
     assert rrc2.test_dataloader == seq.test_dataloader
