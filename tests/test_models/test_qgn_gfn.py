@@ -182,7 +182,7 @@ def test_query_gfn_embeddings_and_scores():
                                                      query['data_samples'])
         x = model.extract_unguided_feat(query['inputs'])
         boxes = model.query_bboxes(query['data_samples'])
-        ref = model.roi_head._reid_forward(x, bbox2roi(boxes))
+        ref = model.roi_head.embed_rois(x, bbox2roi(boxes))
         own = model.scene_embedding(query['inputs'], query['data_samples'])
         gal = model.scene_embedding(gallery['inputs'],
                                     gallery['data_samples'])

@@ -25,7 +25,7 @@ from typing import Callable, Optional, Sequence, Tuple, Union
 
 import torch
 from mmdet.structures import SampleList
-from mmdet.structures.bbox import bbox2roi, get_box_tensor
+from mmdet.structures.bbox import get_box_tensor
 from torch import Tensor
 
 from mmqgn.registry import MODELS
@@ -38,12 +38,12 @@ from .seqnext import SeqNeXt
 class GFNDetectorMixin:
     """Adds a :class:`GalleryFilterNetwork` to a two-stage person-search
     detector (``roi_head`` with ``shared_head``, ``reid_head`` and
-    ``_reid_forward``).
+    ``embed_boxes``).
 
     Training (§3.8): ``loss_gfn`` from the C4 map ``x[0]`` (B, C4, H, W),
     pooled over each image's valid region (``img_shape``, decision 11), and
     query persons: in 'batch' query mode the embeddings (Q, D) of all GT
-    boxes through ``roi_head._reid_forward`` (with gradient); in 'proto'
+    boxes through ``roi_head.embed_boxes`` (with gradient); in 'proto'
     mode (§3.6) the OIM lookup-table rows ``loss_reid.lut[person_labels]``
     of the known GT persons (unknown persons dropped, no gradient). Person
     ids: ``gt_instances.person_ids``, else ``person_labels`` (-1 unknown);
@@ -75,12 +75,7 @@ class GFNDetectorMixin:
         if cfg.get('scene_head') is None:
             cfg['scene_head'] = self.roi_head.shared_head
         if cfg.get('emb_head') is None:
-            loss_reid = self.roi_head.reid_head.loss_reid
-            self.roi_head.reid_head.loss_reid = None  # do not copy the LUT
-            try:
-                cfg['emb_head'] = copy.deepcopy(self.roi_head.reid_head)
-            finally:
-                self.roi_head.reid_head.loss_reid = loss_reid
+            cfg['emb_head'] = self.roi_head.reid_head.copy_without_loss()
         return MODELS.build(cfg)
 
     @property
@@ -159,7 +154,7 @@ class GFNDetectorMixin:
             persons, known = self._prototypes(gts, boxes[0].device)
             person_pids, person_scene = person_pids[known], person_scene[known]
         else:
-            persons = self.roi_head._reid_forward(x, bbox2roi(boxes))
+            persons = self.roi_head.embed_boxes(x, boxes)
         image_ids = [ds.metainfo.get('img_id') for ds in batch_data_samples]
         if any(i is None for i in image_ids):
             image_ids = None
@@ -171,8 +166,8 @@ class GFNDetectorMixin:
         """'proto' query mode (§3.6): the OIM lookup-table rows (K, D) of
         the known GT persons (OIM ``person_labels`` >= 0) and the (Q,) bool
         mask of those persons; no gradient."""
-        loss_reid = self.roi_head.reid_head.loss_reid
-        if loss_reid is None or 'person_labels' not in gts[0]:
+        if not self.roi_head.reid_head.with_loss or \
+                'person_labels' not in gts[0]:
             raise ValueError("GFN query_mode='proto' needs the OIM loss "
                              '(roi_head.reid_head.loss_reid) and '
                              'gt_instances.person_labels')
@@ -181,7 +176,7 @@ class GFNDetectorMixin:
             for g in gts
         ])
         known = labels >= 0
-        return loss_reid.lut[labels[known]].detach().clone(), known
+        return self.roi_head.prototypes(labels[known]), known
 
     @staticmethod
     def _person_ids(gt_instances, device) -> Tensor:

@@ -19,7 +19,7 @@ from typing import List, Optional, Tuple
 
 import torch
 from mmdet.structures import SampleList
-from mmdet.structures.bbox import bbox2roi
+
 from torch import Tensor
 
 from mmqgn.registry import MODELS
@@ -96,8 +96,8 @@ class QGNWithGFN(GFNDetectorMixin, QGN):
         (N, D) and scene embeddings (N, D), one unguided pass."""
         self._require_gfn()
         x = self.extract_unguided_feat(batch_inputs)
-        rois = bbox2roi(self.query_bboxes(batch_data_samples))
-        return (self.roi_head._reid_forward(x, rois),
+        return (self.roi_head.embed_boxes(x,
+                                          self.query_bboxes(batch_data_samples)),
                 self._scene_embeddings(x, batch_data_samples))
 
     # ---------------------------------------------------------------- loss

@@ -94,6 +94,12 @@ class OIMLoss(nn.Module):
                                  queue_sims)
         return torch.cat([lut_sims, queue_sims], dim=1)
 
+    def prototypes(self, labels: Tensor) -> Tensor:
+        """LUT rows (N, D) of ``labels`` (N,) (0 .. L - 1), as they are now
+        (before this iteration's update when called before ``forward``);
+        detached copies."""
+        return self.lut[labels.long()].detach().clone()
+
     @torch.no_grad()
     def update(self, x: Tensor, labels: Tensor) -> None:
         """Write ``x`` into the LUT (labeled) and the queue (unlabeled),

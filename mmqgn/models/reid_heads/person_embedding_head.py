@@ -4,6 +4,7 @@ qgn_qeeps.md §2.1-2.2 and decision D8 (QGN Table 9 "gCat", NAE4PS
 ``NormAwareEmbeddingProj`` without the norm rescaler): per-RoI features ->
 L2-normalised embeddings, trained with :class:`OIMLoss`.
 """
+import copy
 from typing import Optional, Sequence
 
 import torch
@@ -80,6 +81,26 @@ class PersonEmbeddingHead(BaseModule):
             return F.batch_norm(x, bn.running_mean, bn.running_var,
                                 bn.weight, bn.bias, False, 0.0, bn.eps)
         return bn(x)
+
+    @property
+    def with_loss(self) -> bool:
+        return self.loss_reid is not None
+
+    def prototypes(self, labels: Tensor) -> Tensor:
+        """Prototypes (N, D) of OIM labels (N,), from the re-id loss (its
+        lookup table): detached copies."""
+        if not self.with_loss:
+            raise ValueError('prototypes need the re-id loss (loss_reid)')
+        return self.loss_reid.prototypes(labels)
+
+    def copy_without_loss(self) -> 'PersonEmbeddingHead':
+        """A deep copy of the projection layers without the re-id loss
+        (its lookup table is not copied); shares no parameter."""
+        loss_reid, self.loss_reid = self.loss_reid, None
+        try:
+            return copy.deepcopy(self)
+        finally:
+            self.loss_reid = loss_reid
 
     def loss(self, embeddings: Tensor, labels: Tensor) -> dict:
         """Re-id loss of foreground embeddings (N, D) with person labels

@@ -4,7 +4,7 @@ RoIAlign on res4 -> conv5 shared head -> (person score, box deltas) from an
 mmdet ``BBoxHead`` and an L2-normalised embedding from a re-id head trained
 with OIM on the foreground sampled RoIs.
 """
-from typing import List, Tuple
+from typing import List, Sequence, Tuple
 
 import torch
 from mmdet.models.roi_heads import StandardRoIHead
@@ -63,11 +63,23 @@ class PersonSearchRoIHead(StandardRoIHead):
         return dict(cls_score=cls_score, bbox_pred=bbox_pred,
                     bbox_feats=bbox_feats, roi_feats=roi_feats)
 
-    def _reid_forward(self, x: Tuple[Tensor], rois: Tensor) -> Tensor:
-        """Embeddings (R, D) of ``rois`` (R, 5)."""
+    def embed_rois(self, x: Tuple[Tensor], rois: Tensor) -> Tensor:
+        """Embeddings (R, D) of ``rois`` (R, 5) (batch index, x1y1x2y2 in
+        input pixels) on the feature maps ``x``; with gradient."""
         if rois.size(0) == 0:
             return rois.new_zeros((0, self.reid_head.embed_dim))
         return self.reid_head(*self._roi_feats(x, rois))
+
+    def embed_boxes(self, x: Tuple[Tensor],
+                    boxes: Sequence[Tensor]) -> Tensor:
+        """Embeddings (sum N_i, D) of per-image boxes (N_i, 4) (input
+        pixels) on the feature maps ``x`` (tuple of (B, C, H, W))."""
+        return self.embed_rois(x, bbox2roi(list(boxes)))
+
+    def prototypes(self, labels: Tensor) -> Tensor:
+        """The re-id loss's prototypes (N, D) of OIM ``labels`` (N,)
+        (detached copies; see :meth:`OIMLoss.prototypes`)."""
+        return self.reid_head.prototypes(labels)
 
     # ---------------------------------------------------------------- loss
     def loss(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
@@ -172,7 +184,7 @@ class PersonSearchRoIHead(StandardRoIHead):
         """Add ``embeddings`` (N_i, D) for the boxes (resized-image pixels)
         of every result."""
         rois = bbox2roi([res.bboxes for res in results_list])
-        embeddings = self._reid_forward(x, rois)
+        embeddings = self.embed_rois(x, rois)
         embeddings = embeddings.split([len(r) for r in results_list])
         for res, emb in zip(results_list, embeddings):
             res.embeddings = emb

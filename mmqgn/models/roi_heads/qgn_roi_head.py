@@ -10,7 +10,7 @@ import torch
 from mmcv.ops import batched_nms
 from mmdet.models.task_modules.samplers import SamplingResult
 from mmdet.structures import SampleList
-from mmdet.structures.bbox import bbox2roi, scale_boxes
+from mmdet.structures.bbox import scale_boxes
 from mmdet.utils import InstanceList
 from mmengine.structures import InstanceData
 from torch import Tensor
@@ -53,7 +53,7 @@ class QGNRoIHead(PersonSearchRoIHead):
     def query_embeddings(self, query_feats: Tuple[Tensor],
                          query_bboxes: Sequence[Tensor]) -> Tensor:
         """B query maps and boxes (1, 4) (input pixels) -> f_q (B, D)."""
-        return self._reid_forward(query_feats, bbox2roi(list(query_bboxes)))
+        return self.embed_boxes(query_feats, query_bboxes)
 
     # ---------------------------------------------------------------- loss
     def loss(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
