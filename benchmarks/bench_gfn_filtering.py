@@ -2,7 +2,7 @@
 
 For an embedding-form model with a Gallery Filter Network (default
 ``configs/seqnext/seqnext-gfn_r50-w16_tiny_synthetic.py``; any
-``*WithGFN`` config via ``--config``) and a query-guided one (default
+GFN (``gfn=dict(...)``) config via ``--config``) and a query-guided one (default
 ``configs/qgn/qgn_gfn_tiny_synthetic.py``, ``--qg-config``):
 
 1. calibrate the GFN threshold keeping ``--recall`` (99%) of the matching
@@ -48,7 +48,7 @@ from mmqgn.evaluation.functional import (PersonSearchAnnotations,
                                          evaluate_person_search,
                                          format_table, gfn_negative_filtered,
                                          resolve_retrieval_set)
-from mmqgn.models.detectors.gfn_wrapper import gfn_scores
+from mmqgn.search import gfn_scores
 
 EMBEDDING_CONFIG = 'configs/seqnext/seqnext-gfn_r50-w16_tiny_synthetic.py'
 MODELS = dict(embedding=('config', 'checkpoint', EMBEDDING_CONFIG),
@@ -120,7 +120,7 @@ def load_model(config: str, checkpoint: Optional[str], device: str,
         torch.manual_seed(0)
     model = init_searcher(config, checkpoint, device=device,
                           cfg_options=dict(load_from=None))
-    if not getattr(model, 'with_gfn', False):
+    if not model.with_gfn:
         raise SystemExit(f'{config}: the model has no GFN (model.gfn)')
     return model, checkpoint
 

@@ -150,10 +150,10 @@ def decode_seconds(runner: Runner, num_images: int = 10) -> float:
         default_args=dict(runner=runner,
                           dataloader=runner.cfg.test_dataloader,
                           evaluator=runner.cfg.test_evaluator))
-    img_ids = list(loop.image_index)[:num_images]
+    img_ids = list(loop.data.image_index)[:num_images]
     start = time.perf_counter()
     for img_id in img_ids:
-        loop._load_gallery(img_id)
+        loop.data.load_gallery(img_id)
     return (time.perf_counter() - start) / len(img_ids)
 
 

@@ -3,6 +3,7 @@
     python demo/person_search_demo.py QUERY_IMG X1 Y1 X2 Y2 GALLERY \\
         CONFIG CHECKPOINT [--topk 5] [--device cpu] [--out-file search.png] \\
         [--score-thr 0.5] [--batch-size 1] [--gfn-thr THR | --no-gfn-filter]
+        [--strict]
 
 The query person is the box (X1, Y1, X2, Y2), in pixels, of QUERY_IMG.
 GALLERY is a folder of images or a video file (read frame by frame). Every
@@ -17,7 +18,11 @@ image's GFN score (printed as well), and images scoring below the filter
 threshold (--gfn-thr, default the config's ``model.test_cfg.gfn.filter_thr``;
 --no-gfn-filter: none) are skipped before detection (two-phase search).
 Bad input (a box outside the query image, an empty gallery, an unreadable
-image or video) gives a message and exit status 1.
+query image or video) gives a message and exit status 1. An unreadable
+gallery image is skipped with a warning that names it, and the number of
+skipped images is printed at the end; with --strict every image of a
+gallery folder is decoded first (fully: a truncated file counts as
+unreadable) and any unreadable one stops the run before the model is built.
 """
 import argparse
 import os
@@ -28,6 +33,7 @@ from typing import Callable, List, NamedTuple, Optional, Sequence
 import cv2
 import mmcv
 import numpy as np
+from PIL import Image
 
 from mmqgn.apis import (FROM_CONFIG, SearchInputError, SearchMatch,
                         init_searcher, search)
@@ -67,6 +73,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                      'is below it (default: model.test_cfg.gfn.filter_thr)')
     gfn.add_argument('--no-gfn-filter', action='store_true',
                      help='GFN models: weight only, skip no image')
+    parser.add_argument('--strict', action='store_true',
+                        help='check that every gallery image can be read '
+                        'before searching; stop if one cannot (default: '
+                        'skip unreadable images with a warning)')
     return parser.parse_args(argv)
 
 
@@ -117,6 +127,25 @@ def _video(path: str) -> Gallery:
     if not video.opened or len(video) == 0:
         raise SearchInputError(f'cannot read any frame of the video {path}')
     return Gallery(video, lambda i: f'frame {i}')
+
+
+def check_readable(gallery: Gallery) -> None:
+    """Decode every image of a gallery folder completely (PIL, so that a
+    truncated file is caught); raise :class:`SearchInputError` naming the
+    unreadable ones. A video is read lazily and not checked."""
+    if isinstance(gallery.images, mmcv.VideoReader):
+        return
+    bad = []
+    for idx, path in enumerate(gallery.images):
+        try:
+            with Image.open(path) as img:
+                img.load()
+        except (OSError, SyntaxError, ValueError) as e:
+            bad.append(f'{gallery.name(idx)} ({e})')
+    if bad:
+        raise SearchInputError(
+            f'{len(bad)} unreadable gallery image(s), nothing searched '
+            '(--strict): ' + '; '.join(bad))
 
 
 def print_matches(matches: List[SearchMatch], gallery: Gallery) -> None:
@@ -179,6 +208,8 @@ def hstack(panels: List[np.ndarray]) -> np.ndarray:
 
 def run(args: argparse.Namespace) -> None:
     gallery = open_gallery(args.gallery)
+    if args.strict:
+        check_readable(gallery)
     for path in (args.config, args.checkpoint):
         if not osp.isfile(path):
             raise SearchInputError(f'{path} does not exist')
@@ -188,8 +219,11 @@ def run(args: argparse.Namespace) -> None:
     matches = search(model, args.query_img, query_bbox, gallery.images,
                      topk=args.topk, score_thr=args.score_thr,
                      batch_size=args.batch_size, gfn_thr=gfn_threshold(args),
-                     stats=stats)
+                     stats=stats, skip_unreadable=True)
     print()
+    if stats['unreadable']:
+        print(f'{len(stats["unreadable"])} unreadable gallery image(s) '
+              f'skipped: {", ".join(stats["unreadable"])}')
     if stats['gfn_thr'] is not None:
         print(f'GFN filter (threshold {stats["gfn_thr"]:.4f}): '
               f'{stats["num_skipped"]} of {stats["num_scenes"]} gallery '

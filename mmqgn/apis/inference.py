@@ -1,30 +1,20 @@
 """Person-search inference on images (after ``mmdet.apis.inference``).
 
-Two kinds of searcher (mmqgn detectors) are handled:
-
-- **embedding form** (OIM, SeqNeXt, ...): ``predict`` gives, per image,
-  ``pred_instances`` with ``bboxes`` (N, 4) x1y1x2y2 in original pixels,
-  ``scores`` (N,) and L2-normalised ``embeddings`` (N, D); for a query image
-  (metainfo ``is_query=True``, the query box as its only ground-truth box) it
-  gives that box and its embedding. Gallery persons are ranked by the dot
-  product with the query embedding.
-- **query-guided** (QGN / QEEPS, class attribute ``query_guided = True``):
-  every gallery image is run jointly with the query (a pair batch of
-  ``mmqgn.engine.loops.pair_batch``); the model's pair ``sims`` (QSimNet
-  ``p_same``, or cosine) rank the detections.
-
-With a Gallery Filter Network (``model.with_gfn``, gfn_seqnext.md §3.1,
-§8.1 decision 3) the search is two-phase: phase 1 scores every gallery
-scene against the query (``gfn_scores``), phase 2 detects persons only in
-the scenes scoring ``>= gfn_thr`` (all of them when ``gfn_thr`` is None);
-the similarities are weighted by the scene's GFN score,
-``s = sim * sigmoid(s_gfn / alpha)``.
+The ranking itself is :class:`mmqgn.search.Searcher`'s (shared with
+:class:`QueryMajorTestLoop`): embedding-form models (OIM, SeqNeXt, ...) rank
+gallery persons by the dot product of their embeddings with the query
+embedding; query-guided models (a :class:`QueryGuidedDetector`: QGN /
+QEEPS) run every gallery image jointly with the query and rank by the pair
+``sims``. With a Gallery Filter Network (``model.with_gfn``, gfn_seqnext.md
+§3.1, §8.1 decision 3) the search is two-phase and the similarities are
+weighted by the scene's GFN score, ``s = sim * sigmoid(s_gfn / alpha)``.
 
 Images are file paths or BGR ``ndarray``s (as ``mmcv.imread`` returns them)
 and go through the test pipeline of the config, ``LoadImageFromFile``
 replaced by ``LoadImageFromNDArray`` for arrays.
 """
 import copy
+import warnings
 from collections.abc import Sized
 from itertools import islice
 from pathlib import Path
@@ -45,15 +35,11 @@ from mmengine.structures import InstanceData
 from mmengine.utils import ProgressBar
 from torch import Tensor
 
-from mmqgn.engine.loops.query_major_loop import pair_batch
-from mmqgn.models.detectors.gfn_wrapper import config_filter_thr as \
-    config_gfn_thr  # noqa: F401 (public: mmqgn.apis.config_gfn_thr)
-from mmqgn.models.detectors.gfn_wrapper import (gfn_scores,
-                                                weight_similarities)
+from mmqgn.models.detectors import QueryGuidedDetector
+from mmqgn.search import (FROM_CONFIG, Searcher, resolve_gfn_thr,
+                          weight_similarities)
 
 ImageType = Union[str, Path, np.ndarray]
-#: ``gfn_thr`` default of :func:`search`: ``model.test_cfg.gfn.filter_thr``.
-FROM_CONFIG = 'config'
 
 
 class SearchInputError(ValueError):
@@ -129,25 +115,26 @@ def build_test_pipeline(cfg: Config, from_ndarray: bool = False) -> Compose:
 
 # ------------------------------------------------------------ model kinds
 def is_query_guided(model: nn.Module) -> bool:
-    """True for a query-guided searcher (QGN / QEEPS: pair forwards)."""
-    return bool(getattr(model, 'query_guided', False))
+    """True for a query-guided searcher (a :class:`QueryGuidedDetector`)."""
+    return isinstance(model, QueryGuidedDetector)
 
 
 def has_gfn(model: nn.Module) -> bool:
     """True for a searcher with a Gallery Filter Network."""
-    return bool(getattr(model, 'with_gfn', False))
+    return model.with_gfn
 
 
-def _resolve_gfn_thr(model: nn.Module, gfn_thr) -> Optional[float]:
-    if isinstance(gfn_thr, str):
-        if gfn_thr != FROM_CONFIG:
-            raise SearchInputError(f'gfn_thr must be a number, None or '
-                                   f'{FROM_CONFIG!r}, got {gfn_thr!r}')
-        return config_gfn_thr(model) if has_gfn(model) else None
-    if gfn_thr is not None and not has_gfn(model):
-        raise SearchInputError(f'gfn_thr={gfn_thr} needs a model with a '
-                               'Gallery Filter Network (model.gfn is None)')
-    return None if gfn_thr is None else float(gfn_thr)
+def config_gfn_thr(model: nn.Module) -> Optional[float]:
+    """The model's ``test_cfg.gfn.filter_thr`` (None when absent)."""
+    return model.gfn_filter_thr
+
+
+def _searcher(model: nn.Module, gfn_thr=FROM_CONFIG) -> Searcher:
+    """A :class:`Searcher`; a bad ``gfn_thr`` is a :class:`SearchInputError`."""
+    try:
+        return Searcher(model, gfn_thr, code_cache_size=0, scene_cache_size=0)
+    except ValueError as e:
+        raise SearchInputError(str(e)) from e
 
 
 def _embedding_only(model: nn.Module, what: str) -> None:
@@ -177,8 +164,9 @@ def extract_query(model: nn.Module, img: ImageType,
             positive-size box inside the image.
     """
     _embedding_only(model, 'extract_query')
-    item = _Loader(model).query(img, bbox)
-    return _run(model, [item])[0].pred_instances.embeddings[0].detach().cpu()
+    searcher = _searcher(model)
+    searcher.set_query(_Loader(model).query(img, bbox))
+    return searcher.embedding.detach().cpu()
 
 
 def extract_gfn_query(model: nn.Module, img: ImageType,
@@ -187,26 +175,30 @@ def extract_gfn_query(model: nn.Module, img: ImageType,
     ``dict(embedding=(D,), scene_embedding=(D,))`` on the model's device,
     the input of :func:`gfn_scores`. Embedding models: the query person
     embedding and its scene embedding from one ``predict``; query-guided
-    models: ``model.query_gfn_embeddings`` (query-independent pass)."""
+    models: ``model.gfn_query`` (query-independent pass)."""
     _need_gfn(model)
-    return _gfn_query(model, _Loader(model).query(img, bbox))
+    searcher = _searcher(model)
+    searcher.set_query(_Loader(model).query(img, bbox))
+    return searcher.gfn_query
 
 
 def extract_scene_embeddings(model: nn.Module,
                              imgs: Iterable[ImageType],
                              batch_size: int = 1) -> Tensor:
     """Unit scene embeddings (G, D) of gallery images (backbone + GFN only,
-    no detection; for query-guided models a query-independent pass), on
-    the CPU, so that they can be cached across queries."""
+    no detection; for query-guided models a query-independent pass), each
+    image on its own (so that it can be cached across queries), on the
+    CPU. ``batch_size`` is accepted for compatibility: images are read one
+    at a time."""
     _need_gfn(model)
-    loader = _Loader(model)
+    loader, searcher = _Loader(model), _searcher(model)
     out = [
-        _scenes(model, [loader.gallery(img, idx) for idx, img in chunk])
-        for chunk in _chunks(enumerate(imgs), batch_size)
+        searcher.scene_embedding((None, lambda: loader.gallery(img, idx)))
+        for idx, img in enumerate(imgs)
     ]
     if not out:
         raise SearchInputError('no gallery image given')
-    return torch.cat(out).cpu()
+    return torch.stack(out).cpu()
 
 
 def _need_gfn(model: nn.Module) -> None:
@@ -233,10 +225,15 @@ def detect_persons(
         ``embeddings`` (N, D).
     """
     _embedding_only(model, 'detect_persons')
-    loader = _Loader(model)
+    loader, searcher = _Loader(model), _searcher(model)
+
+    def detect(img):
+        item = loader.gallery(img)
+        return _clipped(searcher.predict([(None, lambda: item)])[0])
+
     if _is_single_image(imgs):
-        return _clipped(_run(model, [loader.gallery(imgs)])[0])
-    return [_clipped(_run(model, [loader.gallery(img)])[0]) for img in imgs]
+        return detect(imgs)
+    return [detect(img) for img in imgs]
 
 
 # ------------------------------------------------------------------ search
@@ -249,7 +246,8 @@ def search(model: nn.Module,
            progress: bool = True,
            batch_size: int = 1,
            gfn_thr: Union[float, None, str] = FROM_CONFIG,
-           stats: Optional[dict] = None) -> List[SearchMatch]:
+           stats: Optional[dict] = None,
+           skip_unreadable: bool = False) -> List[SearchMatch]:
     """Rank every person detected in the gallery against a query person.
 
     Gallery images are read and processed ``batch_size`` at a time, so
@@ -277,8 +275,13 @@ def search(model: nn.Module,
             filter_thr`` (None when absent or without a GFN). A GFN score
             is > 0, so 0 keeps every scene.
         stats (dict, optional): filled with ``num_scenes``, ``num_skipped``
-            (scenes filtered out by the GFN), ``gfn_thr`` and
-            ``gfn_scores`` (per gallery image; empty without a GFN).
+            (scenes filtered out by the GFN), ``gfn_thr``, ``gfn_scores``
+            (per searched gallery image; empty without a GFN) and, with
+            ``skip_unreadable``, ``unreadable`` (names of the gallery
+            images skipped as unreadable).
+        skip_unreadable (bool): a gallery image that cannot be read is
+            skipped with a warning naming it (listed in ``stats``) instead
+            of raising :class:`SearchInputError`.
 
     Returns:
         list[SearchMatch]: best first (descending similarity).
@@ -294,164 +297,76 @@ def search(model: nn.Module,
     sized = isinstance(gallery_imgs, Sized)
     if sized and len(gallery_imgs) == 0:
         raise SearchInputError('the gallery is empty')
-    thr = _resolve_gfn_thr(model, gfn_thr)
+    searcher = _searcher(model, gfn_thr)
     loader = _Loader(model)
-    ranker = _Ranker(model, loader.query(query_img, query_bbox), score_thr,
-                     thr)
+    searcher.set_query(loader.query(query_img, query_bbox))
     bar = ProgressBar(len(gallery_imgs) if sized else 0) if progress else None
-    matches = []
+    matches, unreadable, scores_seen = [], [], []
+    num_scenes = num_skipped = 0
     for chunk in _chunks(enumerate(gallery_imgs), batch_size):
-        items = [loader.gallery(img, idx) for idx, img in chunk]
-        matches += ranker.rank([idx for idx, _ in chunk], items)
+        loaded = _load_chunk(loader, chunk, skip_unreadable, unreadable)
+        if loaded:
+            preds, scores = searcher.search([(None, lambda item=item: item)
+                                             for _, item in loaded])
+            num_scenes += len(loaded)
+            if scores is not None:
+                scores_seen += scores.tolist()
+            for b, ((idx, _), pred) in enumerate(zip(loaded, preds)):
+                if pred is None:
+                    num_skipped += 1
+                    continue
+                gfn = None if scores is None else float(scores[b])
+                matches += _matches(searcher, idx, pred, gfn, score_thr)
         if bar is not None:
             bar.update(len(chunk))
-    if ranker.num_scenes == 0:
-        raise SearchInputError('the gallery is empty')
+    if num_scenes == 0:
+        raise SearchInputError('the gallery is empty' + (
+            f' (all {len(unreadable)} images unreadable)' if unreadable
+            else ''))
     if stats is not None:
-        stats.update(ranker.stats())
+        stats.update(num_scenes=num_scenes, num_skipped=num_skipped,
+                     gfn_thr=searcher.gfn_thr, gfn_scores=scores_seen)
+        if skip_unreadable:
+            stats['unreadable'] = unreadable
     matches.sort(key=lambda m: m.similarity, reverse=True)
     return matches if topk is None else matches[:topk]
 
 
-class _Ranker:
-    """Ranks the gallery batches of one query (embedding or pair form,
-    with or without GFN filtering)."""
-
-    def __init__(self, model: nn.Module, query: dict, score_thr: float,
-                 gfn_thr: Optional[float]) -> None:
-        self.model = model
-        self.query = query
-        self.score_thr = score_thr
-        self.gfn_thr = gfn_thr
-        self.pairs = is_query_guided(model)
-        self.embedding = None
-        self.gfn_query = _gfn_query(model, query) if has_gfn(model) else None
-        if not self.pairs:
-            self.embedding = self._query_embedding()
-        self.num_scenes = 0
-        self.num_skipped = 0
-        self.gfn_scores: List[float] = []
-
-    def _query_embedding(self) -> Tensor:
-        if self.gfn_query is not None:
-            return self.gfn_query['embedding']
-        return _run(self.model, [self.query])[0].pred_instances.embeddings[0]
-
-    def stats(self) -> dict:
-        return dict(num_scenes=self.num_scenes, num_skipped=self.num_skipped,
-                    gfn_thr=self.gfn_thr, gfn_scores=list(self.gfn_scores))
-
-    @torch.no_grad()
-    def rank(self, indices: List[int], items: List[dict]) -> List[SearchMatch]:
-        """Matches of one gallery batch (``indices``: gallery positions)."""
-        self.num_scenes += len(items)
-        if self.pairs:
-            samples, scores = self._pair_forward(items)
-        else:
-            samples, scores = self._embedding_forward(items)
-        if scores is not None:
-            self.gfn_scores += scores.tolist()
-        matches = []
-        for b, (idx, sample) in enumerate(zip(indices, samples)):
-            if sample is None or getattr(sample, 'gfn_skipped', False):
-                self.num_skipped += 1
-                continue
-            gfn = None if scores is None else float(scores[b])
-            matches += self._matches(idx, sample, gfn)
-        return matches
-
-    def _embedding_forward(self, items: List[dict]) -> tuple:
-        """One ``predict`` (backbone once; with a threshold, the heads only
-        on the kept scenes) -> (samples, GFN scores (B,) or None)."""
-        scene_filter = None if self.gfn_thr is None else \
-            self.model.make_scene_filter(self.gfn_query, self.gfn_thr)
-        samples = _run(self.model, items, scene_filter)
-        if self.gfn_query is None:
-            return samples, None
-        scenes = torch.stack([s.scene_embedding for s in samples])
-        return samples, gfn_scores(self.model, self.gfn_query, scenes).cpu()
-
-    def _pair_forward(self, items: List[dict]) -> tuple:
-        """GFN scores on the plain gallery images (query-independent pass),
-        then the pair forward of the kept ones -> (B samples, None for a
-        skipped scene; GFN scores (B,) or None)."""
-        scores, keep = None, [True] * len(items)
-        if self.gfn_query is not None:
-            scores = gfn_scores(self.model, self.gfn_query,
-                                _scenes(self.model, items)).cpu()
-            if self.gfn_thr is not None:
-                keep = (scores >= self.gfn_thr).tolist()
-        kept = [item for item, k in zip(items, keep) if k]
-        preds = iter(_run_pairs(self.model, self.query, kept) if kept else [])
-        return [next(preds) if k else None for k in keep], scores
-
-    def _matches(self, idx: int, sample,
-                 gfn: Optional[float]) -> List[SearchMatch]:
-        pred = _clipped(sample)
-        keep = pred.scores >= self.score_thr
-        if self.pairs:
-            sims = pred.sims[keep]
-        else:
-            sims = pred.embeddings[keep] @ self.embedding.cpu().to(
-                pred.embeddings)
-        if gfn is not None:
-            sims = weight_similarities(sims, gfn)
-        return [
-            SearchMatch(idx, box, float(score), float(sim), gfn)
-            for box, score, sim in zip(pred.bboxes[keep].numpy(),
-                                       pred.scores[keep].tolist(),
-                                       sims.tolist())
-        ]
+def _load_chunk(loader: '_Loader', chunk: list, skip_unreadable: bool,
+                unreadable: List[str]) -> List[tuple]:
+    """``(gallery index, item)`` of a chunk of ``(index, image)``; an
+    unreadable image raises, or with ``skip_unreadable`` is warned about
+    and listed in ``unreadable``."""
+    loaded = []
+    for idx, img in chunk:
+        try:
+            loaded.append((idx, loader.gallery(img, idx)))
+        except SearchInputError as e:
+            if not skip_unreadable:
+                raise
+            unreadable.append(_gallery_name(img, idx))
+            warnings.warn(f'skipping gallery image: {e}')
+    return loaded
 
 
-# ------------------------------------------------------------- forwards
-def _batch(items: List[dict]) -> dict:
-    """A collated plain batch; the data samples are copied (the model
-    writes into them), the input tensors shared."""
-    return dict(inputs=[it['inputs'] for it in items],
-                data_samples=[copy.deepcopy(it['data_samples'])
-                              for it in items])
-
-
-@torch.no_grad()
-def _run(model: nn.Module,
-         items: List[dict],
-         scene_filter: Optional[Callable[[Tensor], Tensor]] = None) -> list:
-    """Plain (non-pair) batch of pipeline outputs -> predicted samples
-    (``model.test_step``; ``scene_filter`` goes to ``predict``)."""
-    data = _batch(items)
-    if scene_filter is None:
-        return model.test_step(data)
-    data = model.data_preprocessor(data, False)
-    return model.predict(data['inputs'], data['data_samples'],
-                         scene_filter=scene_filter)
-
-
-@torch.no_grad()
-def _run_pairs(model: nn.Module, query: dict, galleries: List[dict]) -> list:
-    """The query paired with each gallery item (one pair batch) -> the
-    predicted gallery samples (``pred_instances`` with ``sims``)."""
-    return model.test_step(pair_batch(query, galleries, query_ann_id=-1))
-
-
-@torch.no_grad()
-def _scenes(model: nn.Module, items: List[dict]) -> Tensor:
-    """Scene embeddings (B, D) of plain gallery images."""
-    data = model.data_preprocessor(_batch(items), False)
-    return model.scene_embedding(data['inputs'], data['data_samples'])
-
-
-@torch.no_grad()
-def _gfn_query(model: nn.Module, query: dict) -> Dict[str, Tensor]:
-    """GFN query record ``dict(embedding=(D,), scene_embedding=(D,))``."""
-    if is_query_guided(model):
-        data = model.data_preprocessor(_batch([query]), False)
-        persons, scenes = model.query_gfn_embeddings(data['inputs'],
-                                                     data['data_samples'])
-        return dict(embedding=persons[0], scene_embedding=scenes[0])
-    sample = _run(model, [query])[0]
-    return dict(embedding=sample.pred_instances.embeddings[0],
-                scene_embedding=sample.scene_embedding)
+def _matches(searcher: Searcher, idx: int, sample, gfn: Optional[float],
+             score_thr: float) -> List[SearchMatch]:
+    """The matches of one predicted gallery sample."""
+    pred = _clipped(sample)
+    keep = pred.scores >= score_thr
+    if searcher.pairs:
+        sims = pred.sims[keep]
+    else:
+        sims = pred.embeddings[keep] @ searcher.embedding.cpu().to(
+            pred.embeddings)
+    if gfn is not None:
+        sims = weight_similarities(sims, gfn)
+    return [
+        SearchMatch(idx, box, float(score), float(sim), gfn)
+        for box, score, sim in zip(pred.bboxes[keep].numpy(),
+                                   pred.scores[keep].tolist(),
+                                   sims.tolist())
+    ]
 
 
 def _clipped(sample) -> InstanceData:

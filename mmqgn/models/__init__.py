@@ -1,8 +1,9 @@
 """Person-search models: backbones, heads, losses and detectors."""
 from .backbones import ConvNeXtC4, ConvNeXtC5Head, QSSEResNet
 from .dense_heads import QRPNAssigner, QRPNHead, fuse_rpn_scores
-from .detectors import (OIM, QGN, OIMWithGFN, PairDataPreprocessor, SeqNeXt,
-                        SeqNeXtWithGFN)
+from .data_preprocessors import PairDataPreprocessor, pair_batch, split_pairs
+from .detectors import (OIM, QGN, PersonSearchDetector, QueryGuidedDetector,
+                        SeqNeXt)
 from .gfn import GalleryFilterNetwork, SceneLookupTable
 from .losses import NTXentLoss, OIMLoss
 from .reid_heads import PersonEmbeddingHead, QSimNet
@@ -11,8 +12,8 @@ from .roi_heads import (PersonBCELoss, PersonSearchRoIHead, QGNRoIHead,
 from .utils import all_gather_varlen, empty_boxes, global_pool, is_query_sample
 
 __all__ = [
-    'OIM', 'QGN', 'SeqNeXt', 'OIMWithGFN', 'SeqNeXtWithGFN',
-    'PairDataPreprocessor', 'ConvNeXtC4',
+    'OIM', 'QGN', 'SeqNeXt', 'PersonSearchDetector', 'QueryGuidedDetector',
+    'PairDataPreprocessor', 'pair_batch', 'split_pairs', 'ConvNeXtC4',
     'ConvNeXtC5Head', 'QGNRoIHead', 'SeqNeXtRoIHead', 'PersonBCELoss',
     'OIMLoss', 'NTXentLoss', 'PersonEmbeddingHead', 'QSimNet',
     'PersonSearchRoIHead', 'ResLayerC5', 'QSSEResNet', 'QRPNAssigner',

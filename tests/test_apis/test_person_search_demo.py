@@ -99,8 +99,12 @@ def test_demo_bad_inputs(demo, argv, scenes, gallery_dir, tmp_path,
            'holds no image', str(empty))
     corrupt = gallery_dir / 'zz_corrupt.jpg'
     corrupt.write_bytes(b'\xff\xd8 not really a jpeg')
-    _fails(demo, argv(qpath, qboxes[0], gallery_dir), capsys,
-           'cannot read image', str(corrupt))
+    # --strict: every gallery image is decoded first; nothing is searched
+    out = tmp_path / 'strict.png'
+    _fails(demo, argv(qpath, qboxes[0], gallery_dir, '--strict',
+                      '--out-file', str(out)), capsys,
+           'unreadable gallery image', 'zz_corrupt.jpg', 'nothing searched')
+    assert not out.exists()
     _fails(demo, argv(corrupt, [1, 1, 5, 5], gallery_dir),
            capsys, 'cannot read image', str(corrupt))
     _fails(demo, argv(qpath, qboxes[0], tmp_path / 'nowhere'),
@@ -109,3 +113,24 @@ def test_demo_bad_inputs(demo, argv, scenes, gallery_dir, tmp_path,
     bad_video.write_bytes(b'not a video')
     _fails(demo, argv(qpath, qboxes[0], bad_video), capsys,
            str(bad_video))
+
+
+def test_demo_skips_an_unreadable_gallery_image(demo, argv, scenes,
+                                                gallery_dir, tmp_path,
+                                                capsys):
+    """Default: the unreadable image is skipped with a warning naming it,
+    the others are searched, and the count is printed at the end."""
+    qpath, qboxes = scenes[0]
+    good = sorted(p.name for p in gallery_dir.iterdir())
+    corrupt = gallery_dir / 'a_truncated.jpg'
+    corrupt.write_bytes(b'\xff\xd8 not really a jpeg')
+    out = tmp_path / 'skip.png'
+    with pytest.warns(UserWarning, match='a_truncated.jpg'):
+        rc = demo.main(argv(qpath, qboxes[0], gallery_dir, '--topk', '50',
+                            '--score-thr', '0', '--out-file', str(out)))
+    assert rc == 0 and out.exists()
+    printed = capsys.readouterr().out
+    assert f'1 unreadable gallery image(s) skipped: {corrupt}' in printed
+    ranks = [line.split()[1] for line in printed.splitlines()
+             if line.strip()[:1].isdigit() and 'unreadable' not in line]
+    assert ranks and set(ranks) == set(good)

@@ -15,7 +15,7 @@ from mmqgn.apis import (SearchInputError, SearchMatch, build_test_pipeline,
                         detect_persons, extract_gfn_query,
                         extract_scene_embeddings, extract_query,
                         init_searcher, search)
-from mmqgn.models.detectors.gfn_wrapper import gfn_scores
+from mmqgn.search import gfn_scores
 
 torch.set_num_threads(1)
 
@@ -49,7 +49,6 @@ def oim_gfn(repo_root):
 
 @pytest.fixture(scope='module')
 def qgn_gfn(repo_root):
-    pytest.importorskip('mmqgn.models.detectors.qgn_gfn')
     return _searcher(QGN_CFG, repo_root, **{
         'model.type': 'QGNWithGFN',
         'model.gfn': GFN

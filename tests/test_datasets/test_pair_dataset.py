@@ -10,7 +10,7 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 
 from mmqgn.datasets.pair_dataset import PersonSearchPairDataset
-from mmqgn.models.detectors.qgn import PairDataPreprocessor
+from mmqgn.models.data_preprocessors import PairDataPreprocessor
 from mmqgn.registry import DATASETS
 from mmqgn.utils import register_all_modules
 

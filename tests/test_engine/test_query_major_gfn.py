@@ -10,7 +10,7 @@ import torch
 from mmengine.config import Config
 
 import mmqgn.engine.loops.query_major_loop as qml
-from mmqgn.models.detectors import QGNWithGFN
+from mmqgn.models.detectors import QGN
 from mmqgn.registry import LOOPS
 from mmqgn.utils import register_all_modules
 from test_query_major_loop import _cfg as query_major_cfg
@@ -133,7 +133,7 @@ def at_median(runner, at_zero):
 
 
 def test_config_threshold_and_model(runner):
-    assert isinstance(runner.model, QGNWithGFN) and runner.model.with_gfn
+    assert isinstance(runner.model, QGN) and runner.model.with_gfn
     assert runner.model.test_cfg.gfn.filter_thr is None
     loop = LOOPS.build(dict(runner.cfg.test_cfg),
                        default_args=dict(runner=runner,

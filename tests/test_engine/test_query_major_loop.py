@@ -286,15 +286,15 @@ def test_features_are_cached_only_without_qsse(runner, no_qsse_runner,
     loop, _ = batched
     assert not runner.model.pair_independent_feats
     assert not runner.model.pair_independent_dets
-    assert loop.feat_cache is None
+    assert runner.model.pair_reuse == 'none' and loop.searcher.reuse
     model = no_qsse_runner.model
     assert model.pair_independent_feats
     assert model.pair_independent_dets == (not model.with_qrpn)
     cached = _loop(no_qsse_runner)
-    assert cached.feat_cache is not None
-    assert cached.cache_dets == (not model.with_qrpn)
-    assert _loop(no_qsse_runner, feat_cache_size=0).feat_cache is None
-    assert _loop(no_qsse_runner, naive=True).feat_cache is None
+    assert cached.searcher.reuse
+    assert model.pair_reuse == ('feats' if model.with_qrpn else 'dets')
+    assert not _loop(no_qsse_runner, feat_cache_size=0).searcher.reuse
+    assert not _loop(no_qsse_runner, naive=True).searcher.reuse
 
 
 def test_cached_features_equal_the_pair_forward(no_qsse_runner,

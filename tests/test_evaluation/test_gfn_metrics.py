@@ -253,7 +253,7 @@ def test_end_to_end_oim_with_gfn_metric(tmp_path):
     from toy_scenes import SCALE, SCENES, toy_image, toy_sample
 
     from mmqgn.evaluation import PersonSearchMetric
-    from mmqgn.models.detectors.gfn_wrapper import gfn_scores
+    from mmqgn.search import gfn_scores
     from mmqgn.registry import MODELS
 
     init_default_scope('mmqgn')

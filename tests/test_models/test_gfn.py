@@ -10,6 +10,7 @@ from mmqgn.models.gfn import (GalleryFilterNetwork, SceneLookupTable,
                               valid_feature_sizes)
 from mmqgn.models.losses.nt_xent_loss import NTXentLoss
 from mmqgn.registry import MODELS
+from mmqgn.search import make_scene_filter, two_phase_predict
 
 torch.set_num_threads(1)
 
@@ -378,8 +379,8 @@ def _predict(model, scene_filter=None):
     import copy
     inputs, samples = _three_images()
     with torch.no_grad():
-        return model.predict(inputs, copy.deepcopy(samples),
-                             scene_filter=scene_filter)
+        return two_phase_predict(model, inputs, copy.deepcopy(samples),
+                                 scene_filter)
 
 
 def test_gated_predict_keep_all_equals_no_filter_and_drop_one():
@@ -428,13 +429,13 @@ def test_gated_predict_keep_all_equals_no_filter_and_drop_one():
     # threshold filter from the query (test_cfg.gfn.filter_thr): 0 keeps all
     # (scores > 0), above every score skips both gallery images
     assert model.gfn_filter_thr is None
-    assert model.make_scene_filter(plain[2]) is None
+    assert make_scene_filter(model, plain[2]) is None
     model.test_cfg['gfn'] = dict(filter_thr=0.0)
-    zero = _predict(model, model.make_scene_filter(plain[2]))
+    zero = _predict(model, make_scene_filter(model, plain[2]))
     assert not any('gfn_skipped' in ds for ds in zero)
     assert torch.equal(zero[1].pred_instances.bboxes,
                        kept[1].pred_instances.bboxes)
-    high = _predict(model, model.make_scene_filter(plain[2], thr=0.99))
+    high = _predict(model, make_scene_filter(model, plain[2], thr=0.99))
     assert [ds.get('gfn_skipped', False) for ds in high] == [True, True,
                                                              False]
 

@@ -8,9 +8,8 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from mmqgn.models.detectors.gfn_wrapper import (OIMWithGFN, SeqNeXtWithGFN,
-                                                gfn_scores,
-                                                weight_similarities)
+from mmqgn.models.detectors import OIM, SeqNeXt
+from mmqgn.search import gfn_scores, weight_similarities
 from mmqgn.registry import MODELS
 from test_oim_detector import SCENES, _batch, _image, _sample
 
@@ -73,7 +72,7 @@ def _missing_grads(module):
 
 def test_config_builds_with_copied_heads():
     model = _build(_cfg())
-    assert isinstance(model, OIMWithGFN) and model.with_gfn
+    assert isinstance(model, OIM) and model.with_gfn
     gfn = model.gfn
     assert gfn.pool_size == 14 and gfn.score_temperature == 1.0
     assert gfn.embed_dim == model.roi_head.reid_head.embed_dim == 256
@@ -197,7 +196,7 @@ def test_gfn_off_equals_plain_oim():
 
 def test_seqnext_with_gfn():
     model = _build(_cfg(SEQNEXT_TINY))
-    assert isinstance(model, SeqNeXtWithGFN)
+    assert isinstance(model, SeqNeXt)
     assert model.gfn.embed_dim == 64
     model.train()
     inputs, samples = _four_scenes()

@@ -10,8 +10,8 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
 from mmqgn.models.backbones.qsse_resnet import QSSE, QSSEResNet
-from mmqgn.models.detectors import QGN, QGNWithGFN, gfn_scores
-from mmqgn.models.detectors.qgn_gfn import distinct_scenes
+from mmqgn.models.detectors import QGN, QueryGuidedDetector, distinct_scenes
+from mmqgn.search import gfn_scores
 from mmqgn.registry import DATASETS, MODELS
 from mmqgn.utils import register_all_modules
 from toy_scenes import SCENES, toy_image, toy_sample
@@ -123,8 +123,9 @@ def test_distinct_scenes_drop_query_copies_of_batch_images():
 
 def test_loss_gfn_reaches_the_gfn_and_the_backbone():
     model = _build()
-    assert isinstance(model, QGNWithGFN) and model.with_gfn
-    assert model.query_guided and QGN.query_guided
+    assert isinstance(model, QGN) and model.with_gfn
+    assert isinstance(model, QueryGuidedDetector) and issubclass(
+        QGN, QueryGuidedDetector)
     model.train()
     losses = model(**_pair_batch(model, True), mode='loss')
     assert {'loss_qrpn', 'loss_sim', 'loss_oim', 'loss_gfn'} <= set(losses)
@@ -200,7 +201,7 @@ def test_query_gfn_embeddings_and_scores():
 
 def test_gfn_none_is_plain_qgn():
     model = _build(gfn=None)
-    assert isinstance(model, QGNWithGFN) and not model.with_gfn
+    assert isinstance(model, QGN) and not model.with_gfn
     cfg = Config.fromfile(CFG).model
     cfg.roi_head.reid_head.loss_reid.update(num_person_ids=4, queue_size=8)
     cfg.train_cfg.rpn_proposal.update(nms_pre=500, max_per_img=100)

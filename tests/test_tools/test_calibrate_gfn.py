@@ -17,7 +17,7 @@ from mmengine.runner import load_checkpoint
 
 from mmqgn.evaluation import calibrate_gfn_threshold
 from mmqgn.evaluation.functional import gfn_negative_filtered
-from mmqgn.models.detectors.gfn_wrapper import gfn_scores
+from mmqgn.search import gfn_scores
 from mmqgn.registry import DATASETS, MODELS
 from mmqgn.utils import register_all_modules
 

@@ -266,7 +266,7 @@ def calibrate(args: argparse.Namespace) -> dict:
     runner = tool.build_runner(cfg)
     model = runner.model.module if is_model_wrapper(runner.model) else \
         runner.model
-    if not getattr(model, 'with_gfn', False):
+    if not model.with_gfn:
         raise CalibrationError(f'{args.config}: {type(model).__name__} was '
                                'built without a GFN')
     thr, removed = read_threshold(runner.test())

@@ -26,15 +26,9 @@ class GFNHeadsFromDetectorHook(Hook):
             return
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
-        if getattr(model, 'gfn', None) is None:
+        if not model.with_gfn:
             return
-        roi_head = model.roi_head
-        for src, dst in ((roi_head.shared_head, model.gfn.scene_head),
-                         (roi_head.reid_head, model.gfn.emb_head)):
-            own = dst.state_dict()
-            state = {k: v for k, v in src.state_dict().items()
-                     if k in own and own[k].shape == v.shape}
-            dst.load_state_dict(state, strict=False)
-            runner.logger.info(
-                f'GFN: {len(state)}/{len(own)} tensors of '
-                f'{type(dst).__name__} copied from the loaded detector head')
+        copied = model.copy_person_heads_to_gfn()
+        runner.logger.info(f'GFN: {copied} tensors of the scene and '
+                           'embedding heads copied from the loaded detector '
+                           'heads')

@@ -1,8 +1,10 @@
-from .query_major_loop import (PipelineCache, QueryMajorTestLoop,
-                               compact_sample, expanded_pairs, pair_batch,
-                               read_resume_file)
+from .query_major_loop import (PairBatchLoader, PipelineCache,
+                               QueryMajorTestLoop, expanded_pairs)
+from .query_set import QuerySetData, compact_sample, skipped_sample
+from .resume import ResumeFile, read_resume_file
 
 __all__ = [
-    'QueryMajorTestLoop', 'PipelineCache', 'pair_batch', 'compact_sample',
-    'expanded_pairs', 'read_resume_file'
+    'QueryMajorTestLoop', 'PairBatchLoader', 'PipelineCache', 'QuerySetData',
+    'compact_sample', 'skipped_sample', 'expanded_pairs', 'ResumeFile',
+    'read_resume_file'
 ]

@@ -1,12 +1,11 @@
-from .gfn_wrapper import (GFNDetectorMixin, OIMWithGFN, SeqNeXtWithGFN,
-                          gfn_scores, weight_similarities)
+from .base import PersonSearchDetector
 from .oim import OIM
-from .qgn import QGN, PairDataPreprocessor
-from .qgn_gfn import QGNWithGFN
+from .qgn import QGN
+from .qgn_search import QGNSearchMixin, distinct_scenes
+from .query_guided import QueryGuidedDetector, pair_forward
 from .seqnext import SeqNeXt
 
 __all__ = [
-    'OIM', 'QGN', 'PairDataPreprocessor', 'SeqNeXt', 'GFNDetectorMixin',
-    'OIMWithGFN', 'SeqNeXtWithGFN', 'gfn_scores', 'weight_similarities',
-    'QGNWithGFN'
+    'PersonSearchDetector', 'OIM', 'QGN', 'SeqNeXt', 'QueryGuidedDetector',
+    'QGNSearchMixin', 'distinct_scenes', 'pair_forward'
 ]

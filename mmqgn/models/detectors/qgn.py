@@ -4,18 +4,16 @@ Siamese OIM (Faster R-CNN C4 + ID Net) whose query and gallery branches
 interact through QSSE (backbone, :class:`QSSEResNet`), QRPN (proposals,
 :class:`QRPNHead`) and QSimNet (final score, :class:`QGNRoIHead`).
 
-Batch convention (one pair = one dataset item, see
-``mmqgn/datasets/pair_dataset.py``): a collated pair batch has
-``inputs = dict(query=[B x (3, Hq, Wq)], gallery=[B x (3, Hg, Wg)])`` and the
-same structure of data samples; :class:`PairDataPreprocessor` flattens it to
-``inputs`` (2B, 3, H, W) = cat([queries, galleries]) (normalised, padded to
-one size, decision T5) with 2B data samples, queries first. This is the
-stacked convention of ``QSSEResNet.forward(x)``: pair b = (b, B + b).
+Batches are the flattened pair batches of :class:`PairDataPreprocessor`
+(``mmqgn/models/data_preprocessors``): inputs (2B, 3, H, W) =
+cat([queries, galleries]), 2B data samples, pair b = (b, B + b). The
+query-guided interface (:class:`QueryGuidedDetector`) and the optional
+Gallery Filter Network on the unguided pass are in
+:class:`QGNSearchMixin` (``qgn_search.py``).
 """
 from typing import List, Optional, Sequence, Tuple
 
 import torch
-from mmdet.models.data_preprocessors import DetDataPreprocessor
 from mmdet.structures import SampleList
 from mmdet.structures.bbox import get_box_tensor
 from mmdet.utils import ConfigType, InstanceList, OptConfigType
@@ -24,40 +22,15 @@ from torch import Tensor
 
 from mmqgn.registry import MODELS
 from ..dense_heads.qrpn_head import fuse_rpn_scores
-from .oim import OIM
+from ..data_preprocessors import split_pairs
+from .base import PersonSearchDetector
+from .qgn_search import QGNSearchMixin
+from .query_guided import QueryGuidedDetector
 
 
 @MODELS.register_module()
-class PairDataPreprocessor(DetDataPreprocessor):
-    """``DetDataPreprocessor`` for query-gallery pair batches.
-
-    A batch whose ``inputs`` is ``dict(query=[...], gallery=[...])`` (the
-    pseudo-collated pair items) is flattened, queries first, and then
-    processed as usual (one padded (2B, 3, H, W) tensor, 2B data samples).
-    Any other batch passes to ``DetDataPreprocessor`` unchanged.
-    """
-
-    def forward(self, data: dict, training: bool = False) -> dict:
-        inputs = data['inputs']
-        if isinstance(inputs, dict):
-            samples = data.get('data_samples') or {}
-            data = dict(
-                inputs=list(inputs['query']) + list(inputs['gallery']),
-                data_samples=list(samples.get('query', [])) +
-                list(samples.get('gallery', [])) or None)
-        return super().forward(data, training)
-
-
-def split_pairs(batch: Sequence) -> tuple:
-    """2B items (a list or a tensor, queries first) -> (B queries,
-    B galleries)."""
-    assert len(batch) % 2 == 0, 'expected cat([queries, galleries])'
-    half = len(batch) // 2
-    return batch[:half], batch[half:]
-
-
-@MODELS.register_module()
-class QGN(OIM):
+@MODELS.register_module('QGNWithGFN')  # before the GFN became an option
+class QGN(QGNSearchMixin, PersonSearchDetector, QueryGuidedDetector):
     """Query-guided network for person search (QGN Eq. 7 / QEEPS Eq. 3).
 
     Input: the flattened pair batch (see module docstring) with
@@ -84,14 +57,15 @@ class QGN(OIM):
             ``train_cfg.qrpn``.
         with_qrpn (bool): use QRPN (else the standard RPN alone, E4).
         with_qsimnet (bool): use ``roi_head.qsimnet`` (else cosine ranking).
+        gfn (dict, optional): a :class:`GalleryFilterNetwork` on the
+            unguided pass (see :class:`QGNSearchMixin`); None: plain QGN.
+        gfn_backbone_grad (bool): ``loss_gfn`` back-propagates into the
+            shared backbone through the unguided pass (as the GFN paper
+            trains it, §3.2); False runs that pass without gradient.
         train_cfg, test_cfg, data_preprocessor, init_cfg: as
             :class:`mmdet.models.TwoStageDetector` (``train_cfg.rpn``,
             ``rpn_proposal``, ``rcnn``, ``qrpn``; ``test_cfg.rpn``, ``rcnn``).
     """
-
-    #: scores gallery images only jointly with a query (pair batches; the
-    #: test loop is :class:`QueryMajorTestLoop`).
-    query_guided = True
 
     def __init__(self,
                  backbone: ConfigType,
@@ -102,6 +76,8 @@ class QGN(OIM):
                  qrpn_head: OptConfigType = None,
                  with_qrpn: bool = True,
                  with_qsimnet: bool = True,
+                 gfn: OptConfigType = None,
+                 gfn_backbone_grad: bool = True,
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptConfigType = None) -> None:
         if not with_qsimnet:
@@ -112,6 +88,8 @@ class QGN(OIM):
             roi_head=roi_head,
             train_cfg=train_cfg,
             test_cfg=test_cfg,
+            gfn=gfn,
+            gfn_backbone_grad=gfn_backbone_grad,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
         self.qrpn_head = None
@@ -134,8 +112,7 @@ class QGN(OIM):
                           ) -> Tuple[Tuple[Tensor], Tuple[Tensor]]:
         """(2B, 3, H, W) -> (query feats, gallery feats), each a tuple of
         (B, C, h, w) (Siamese BaseNet with QSSE)."""
-        pairs = [split_pairs(feat) for feat in self.extract_feat(batch_inputs)]
-        return (tuple(q for q, _ in pairs), tuple(g for _, g in pairs))
+        return split_pair_feats(self.extract_feat(batch_inputs))
 
     def extract_unguided_feat(self, batch_inputs: Tensor) -> Tuple[Tensor]:
         """(N, 3, H, W) plain images -> features without query guidance
@@ -173,11 +150,12 @@ class QGN(OIM):
             rescale=False)
 
     # ---------------------------------------------------------------- loss
-    def loss(self, batch_inputs: Tensor,
-             batch_data_samples: SampleList) -> dict:
-        """Flattened pair batch -> dict of the seven QGN losses (Eq. 7)."""
+    def loss_from_feats(self, x: Tuple[Tensor],
+                        batch_data_samples: SampleList) -> dict:
+        """Features of the flattened pair batch -> dict of the seven QGN
+        losses (Eq. 7)."""
         queries, galleries = split_pairs(batch_data_samples)
-        x_q, x_g = self.extract_pair_feat(batch_inputs)
+        x_q, x_g = split_pair_feats(x)
         q_boxes = self.query_bboxes(queries)
         q_labels = torch.cat([
             torch.as_tensor(ds.gt_instances.person_labels[:1]).long()
@@ -200,7 +178,7 @@ class QGN(OIM):
         proposals = self.proposals(rpn_outs, galleries, proposal_cfg)
         losses.update(
             self.roi_head.loss(x_g, proposals, galleries, x_q, q_boxes,
-                               q_labels.to(batch_inputs.device)))
+                               q_labels.to(x_g[0].device)))
         return losses
 
     @staticmethod
@@ -221,42 +199,9 @@ class QGN(OIM):
         ``pred_instances`` (see the class docstring)."""
         queries, galleries = split_pairs(batch_data_samples)
         x_q, x_g = self.extract_pair_feat(batch_inputs)
-        return self.predict_from_feats(x_q, x_g, queries, galleries, rescale)
+        return self.predict_pair_feats(x_q, x_g, queries, galleries, rescale)
 
-    @property
-    def pair_independent_feats(self) -> bool:
-        """True without QSSE: an image's BaseNet features then do not depend
-        on its partner, so a test loop may compute them once per image
-        (``extract_unguided_feat``) and reuse them across pairs
-        (qgn_qeeps.md §9.3 engineering note, decision E1)."""
-        return not self.backbone.query_guided
-
-    @property
-    def pair_independent_dets(self) -> bool:
-        """True without QSSE and QRPN: a gallery image's detections and
-        their embeddings then do not depend on the query, and a test loop
-        may compute them once per image (``gallery_detections``) and rank
-        them per query (``predict_from_detections``)."""
-        return self.pair_independent_feats and not self.with_qrpn
-
-    def gallery_detections(self, x_g: Tuple[Tensor],
-                           galleries: SampleList) -> InstanceList:
-        """BaseNet features (B, C, h, w) of B gallery images -> their
-        query-independent detections (``QGNRoIHead.detect``)."""
-        assert self.pair_independent_dets, 'needs no QSSE and no QRPN'
-        proposals = self.proposals(
-            self.rpn_forward(x_g, None, None), galleries, self.test_cfg.rpn)
-        return self.roi_head.detect(x_g, proposals, galleries)
-
-    def predict_from_detections(self, f_q: Tensor, detections: InstanceList,
-                                galleries: SampleList,
-                                rescale: bool = True) -> SampleList:
-        """Query embeddings f_q (B, D) and B galleries' ``gallery_detections``
-        -> the B gallery samples with ``pred_instances`` (as ``predict``)."""
-        results_list = self.roi_head.rank(detections, f_q, galleries, rescale)
-        return self.add_pred_to_datasample(galleries, results_list)
-
-    def predict_from_feats(self,
+    def predict_pair_feats(self,
                            x_q: Tuple[Tensor],
                            x_g: Tuple[Tensor],
                            queries: SampleList,
@@ -277,3 +222,10 @@ class QGN(OIM):
         queries, _ = split_pairs(batch_data_samples)
         x_q, x_g = self.extract_pair_feat(batch_inputs)
         return self.rpn_forward(x_g, x_q, self.query_bboxes(queries))
+
+
+def split_pair_feats(x: Tuple[Tensor]) -> Tuple[Tuple[Tensor], Tuple[Tensor]]:
+    """Features of a flattened pair batch, tuple of (2B, C, h, w) -> (query
+    feats, gallery feats), each a tuple of (B, C, h, w)."""
+    pairs = [split_pairs(feat) for feat in x]
+    return tuple(q for q, _ in pairs), tuple(g for _, g in pairs)

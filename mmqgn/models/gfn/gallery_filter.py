@@ -3,7 +3,7 @@
 gfn_seqnext.md §3.1 (score), §3.2 (scene branch), §3.3 (objectives), §3.4
 (negative filtering), §3.8 (training pseudo-code) and §8.1 decisions 1, 2,
 4-8, 10, 11. In the 'proto' query mode (§3.6, decision 9) the caller
-(:class:`GFNDetectorMixin`) passes the OIM prototypes of the known persons
+(:class:`PersonSearchDetector`) passes the OIM prototypes of the known persons
 instead of their box embeddings; with ``lut`` set, lookup-table scenes and
 persons (§3.5, :class:`SceneLookupTable`) are appended in :meth:`loss`.
 :meth:`GalleryFilterNetwork.query_code` and :func:`score_from_code` score

@@ -1,0 +1,3 @@
+from .pair_data_preprocessor import PairDataPreprocessor, pair_batch, split_pairs
+
+__all__ = ['PairDataPreprocessor', 'pair_batch', 'split_pairs']
