@@ -239,10 +239,17 @@ class SeqNeXtRoIHead(PersonSearchRoIHead):
 
     def predict_reid(self, x: Tuple[Tensor],
                      results_list: InstanceList) -> InstanceList:
-        """Embed the results that lack ``embeddings`` (query boxes)."""
-        todo = [res for res in results_list if 'embeddings' not in res]
-        if todo:
-            super().predict_reid(x, todo)
+        """Embed the results that lack ``embeddings`` (query boxes), each
+        on its own image's features."""
+        todo = ['embeddings' not in res for res in results_list]
+        if any(todo):
+            boxes = [res.bboxes if t else res.bboxes[:0]
+                     for res, t in zip(results_list, todo)]
+            embeddings = self.embed_boxes(x, boxes).split(
+                [len(b) for b in boxes])
+            for res, t, emb in zip(results_list, todo, embeddings):
+                if t:
+                    res.embeddings = emb
         return results_list
 
     # ------------------------------------------------------------- helpers
