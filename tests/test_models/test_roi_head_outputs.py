@@ -17,6 +17,7 @@ from mmqgn.registry import MODELS
 from mmqgn.utils import register_all_modules
 
 register_all_modules()
+torch.set_num_threads(1)  # the recorded values are single-threaded
 
 ROOT = osp.join(osp.dirname(__file__), '..', '..')
 SEQNEXT = 'configs/seqnext/seqnext_tiny_synthetic.py'
@@ -67,14 +68,6 @@ QGN_REF = [
               1.34968, 2.01015, 1.78423, 1.50849, 1.43916, 1.57822, 1.91653,
               1.68474, 1.88278]),
 ]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _roi_head(cfg_file, cls_scale, **rcnn_test):
