@@ -1,6 +1,7 @@
 """NT-Xent loss and Gallery Filter Network (gfn_seqnext.md §3)."""
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -315,7 +316,11 @@ def _nontrivial_bn(gfn):
 def test_query_code_scores_equal_gfn_score(mode):
     from mmqgn.evaluation.functional.gfn_eval import \
         score_from_code as np_score_from_code
-    from mmqgn.models.gfn import score_from_code
+
+    def score_from_code(code, gal):  # the one (numpy) code scorer
+        return torch.from_numpy(np_score_from_code(code.numpy(),
+                                                   gal.numpy())).float()
+
     gfn = build_gfn(mode=mode, score_temperature=0.7).eval()
     _nontrivial_bn(gfn)
     g = torch.Generator().manual_seed(4)
@@ -337,6 +342,51 @@ def test_query_code_scores_equal_gfn_score(mode):
         gfn.fusion_norm.bias.data.zero_()
         with torch.no_grad():
             assert not torch.allclose(gfn.score(q, qs, gal), ref, atol=1e-3)
+
+
+@pytest.mark.parametrize('mode', ['combined', 'base', 'image'])
+@pytest.mark.parametrize('seed', [0, 1, 2])
+def test_score_twins_agree_on_random_inputs(mode, seed):
+    """The model's score (torch, network form) against the evaluator's
+    (numpy, query code) after BN statistics of real training steps."""
+    from mmqgn.evaluation.functional import score_from_code
+    from mmqgn.evaluation.functional.gfn_code import (CODE_FIELDS,
+                                                      code_size, split_code)
+    g = torch.Generator().manual_seed(10 + seed)
+    gfn = build_gfn(mode=mode, beta=0.1 + 0.3 * seed,
+                    score_temperature=0.5 + seed)
+    gfn.fusion_norm.momentum = 0.5
+    gfn.fusion_norm.weight.data.copy_(torch.randn(D, generator=g))
+    gfn.fusion_norm.bias.data.copy_(torch.randn(D, generator=g))
+    for _ in range(3):  # running statistics from training-mode fusions
+        gfn.fuse(torch.randn(4, D, generator=g), torch.randn(5, D,
+                                                             generator=g))
+    gfn.eval()
+    q = torch.randn(6, D, generator=g) * 3.0
+    qs = torch.randn(6, D, generator=g)
+    gal = torch.randn(11, D, generator=g)
+    with torch.no_grad():
+        ref = gfn.score(q, qs, gal)
+        code = gfn.query_code(q, qs)
+    assert code.shape == (6, code_size(D))
+    fields = split_code(code)
+    assert tuple(fields) == CODE_FIELDS
+    assert [f.shape[1] for f in fields.values()] == [D, D, D, 1, 1, 1]
+    assert (fields['alpha'] == gfn.score_temperature).all()
+    got = score_from_code(code.numpy(), gal.numpy())
+    assert got.shape == (6, 11)
+    np.testing.assert_allclose(got, ref.numpy(), atol=2e-6, rtol=0)
+
+
+def test_code_layout_rejects_bad_sizes():
+    from mmqgn.evaluation.functional import score_from_code
+    from mmqgn.evaluation.functional.gfn_code import code_dim
+    assert code_dim(3 * 5 + 3) == 5
+    for size in (3, 4, 3 * 5 + 4):
+        with pytest.raises(ValueError, match='3 D \\+ 3 entries'):
+            code_dim(size)
+    with pytest.raises(ValueError, match='does not match'):
+        score_from_code(np.zeros((1, 3 * 4 + 3)), np.ones((2, 5)))
 
 
 def test_query_mode_validated():

@@ -170,7 +170,7 @@ def test_qsimnet_targets_follow_the_query_identity():
     proposals = [InstanceData(bboxes=gt_boxes.clone(),
                               scores=torch.ones(len(gt_boxes)))]
     x = tuple(f[1:] for f in model.extract_feat(data['inputs']))
-    sampling = roi_head._sample(x, proposals, gts, [None])
+    sampling = roi_head.sample_proposals(x, proposals, gts, [None])
     targets = roi_head.sim_targets(sampling, gts, torch.tensor([0]))
     pos_labels = gts[0].person_labels[sampling[0].pos_assigned_gt_inds]
     assert targets[:len(pos_labels)].tolist() == (pos_labels == 0).long(

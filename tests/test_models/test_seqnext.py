@@ -284,6 +284,22 @@ def test_predict_gallery_and_query():
     assert torch.allclose(qpred.embeddings.norm(dim=1), torch.ones(1))
 
 
+def test_query_after_a_gallery_is_embedded_on_its_own_image():
+    """A query behind a gallery image in one batch: its embedding is pooled
+    from its own feature map (it used to come from image 0's)."""
+    model = _low_threshold_model(cws=False)
+    inputs, samples = _batch()
+    samples[1] = _sample(SCENES[1][:1], is_query=True, hbox=True)
+    with torch.no_grad():
+        _, query = model.predict(inputs, samples, rescale=False)
+        x = model.extract_feat(inputs)
+        box = query.pred_instances.bboxes
+        own = model.roi_head.embed_boxes(tuple(f[1:] for f in x), [box])
+        first = model.roi_head.embed_boxes(tuple(f[:1] for f in x), [box])
+    torch.testing.assert_close(query.pred_instances.embeddings, own)
+    assert not torch.allclose(own, first, atol=1e-3)
+
+
 def test_predict_embeddings_unit_norm_without_cws_and_thresholds():
     model = _low_threshold_model(cws=False)
     inputs, samples = _batch()

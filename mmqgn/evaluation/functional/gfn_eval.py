@@ -20,6 +20,7 @@ form, query-guided models).
 import numpy as np
 
 from .ap_utils import average_precision
+from .gfn_code import code_size, split_code
 from .predictions import to_numpy
 
 __all__ = ['score_from_code', 'calibrate_gfn_threshold',
@@ -29,22 +30,20 @@ __all__ = ['score_from_code', 'calibrate_gfn_threshold',
 
 def score_from_code(code, gallery):
     """GFN scores (Q, G) = ``sigmoid(cos / alpha)`` of query codes
-    (Q, 3D + 3) ``[u, v2, v1, k0, v0, alpha]`` (``GalleryFilterNetwork.
-    query_code``) against gallery scene embeddings (G, D):
+    (Q, 3D + 3) (``GalleryFilterNetwork.query_code``; layout in
+    :mod:`.gfn_code`) against gallery scene embeddings (G, D):
     ``cos = (u . y + k0) / sqrt(v2 . y^2 + v1 . y + v0)``, y = unit scene."""
     code = np.atleast_2d(np.asarray(code, np.float32))
     y = np.asarray(gallery, np.float32)
     y = y / np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)
-    d = (code.shape[1] - 3) // 3
-    if code.shape[1] != 3 * d + 3 or y.shape[1] != d:
+    if code.shape[1] != code_size(y.shape[1]):
         raise ValueError(f'GFN query code of size {code.shape[1]} does not '
                          f'match scene embeddings of dim {y.shape[1]} '
                          '(expected 3 D + 3)')
-    u, v2, v1 = code[:, :d], code[:, d:2 * d], code[:, 2 * d:3 * d]
-    k0, v0, alpha = code[:, 3 * d:3 * d + 1], code[:, -2:-1], code[:, -1:]
-    den = v2 @ (y * y).T + v1 @ y.T + v0
-    cos = (u @ y.T + k0) / np.sqrt(np.maximum(den, 1e-12))
-    return 1.0 / (1.0 + np.exp(-cos / alpha))
+    c = split_code(code)
+    den = c['v2'] @ (y * y).T + c['v1'] @ y.T + c['v0']
+    cos = (c['u'] @ y.T + c['k0']) / np.sqrt(np.maximum(den, 1e-12))
+    return 1.0 / (1.0 + np.exp(-cos / c['alpha']))
 
 
 def calibrate_gfn_threshold(scores, positive, recall=0.99):

@@ -6,8 +6,9 @@ gfn_seqnext.md §3.1 (score), §3.2 (scene branch), §3.3 (objectives), §3.4
 (:class:`PersonSearchDetector`) passes the OIM prototypes of the known persons
 instead of their box embeddings; with ``lut`` set, lookup-table scenes and
 persons (§3.5, :class:`SceneLookupTable`) are appended in :meth:`loss`.
-:meth:`GalleryFilterNetwork.query_code` and :func:`score_from_code` score
-(query, scene) pairs without the network (eval-mode BN is affine).
+:meth:`GalleryFilterNetwork.query_code` gives the code with which the
+evaluator's numpy ``score_from_code`` scores (query, scene) pairs without the
+network (eval-mode BN is affine).
 """
 import copy
 import math
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import Tensor
 
+from mmqgn.evaluation.functional.gfn_code import CODE_FIELDS
 from mmqgn.registry import MODELS
 from ..losses.nt_xent_loss import NTXentLoss  # noqa: F401 (registers it)
 from .pairs import person_scene_pairs, scene_scene_pairs
@@ -262,8 +264,10 @@ class GalleryFilterNetwork(BaseModule):
         return torch.sigmoid(cos / self.score_temperature)
 
     def query_code(self, persons: Tensor, scenes: Tensor) -> Tensor:
-        """Query-only code (Q, 3D + 3) = ``[u, v2, v1, k0, v0, alpha]`` so
-        that :func:`score_from_code` gives :meth:`score` without the model.
+        """Query-only code (Q, 3D + 3) = ``[u, v2, v1, k0, v0, alpha]``
+        (layout: :mod:`mmqgn.evaluation.functional.gfn_code`) so that the
+        evaluator's ``score_from_code`` gives :meth:`score` without the
+        model.
 
         With eval-mode BN (running statistics) the fusion is affine per
         channel, ``z = a * (y * s) + b`` with ``s = sigmoid(x_q / beta)``,
@@ -282,7 +286,8 @@ class GalleryFilterNetwork(BaseModule):
         zeros = x.new_zeros((len(x), 1))
         if self.mode != 'combined':
             u = x if self.mode == 'base' else y
-            v = [torch.ones_like(u), torch.zeros_like(u), zeros, zeros]
+            code = dict(u=u, v2=torch.ones_like(u), v1=torch.zeros_like(u),
+                        k0=zeros, v0=zeros)
         else:
             bn = self.fusion_norm
             a = torch.rsqrt(bn.running_var + bn.eps)
@@ -294,22 +299,8 @@ class GalleryFilterNetwork(BaseModule):
             s = a * torch.sigmoid(x / self.beta)  # (Q, D): a * s
             w = s * y + b
             wn = w.norm(dim=1, keepdim=True)
-            u = w * s / wn
-            v = [s**2, 2 * s * b, (w @ b)[:, None] / wn,
-                 (b @ b).expand(len(x), 1)]
-        alpha = zeros + self.score_temperature
-        return torch.cat([u] + v + [alpha], dim=1)
-
-
-def score_from_code(code: Tensor, gallery: Tensor) -> Tensor:
-    """GFN scores (Q, G) = ``sigmoid(cos / alpha)`` from query codes
-    (Q, 3D + 3) of :meth:`GalleryFilterNetwork.query_code` and gallery scene
-    embeddings (G, D) (torch twin of the evaluator's numpy
-    ``mmqgn.evaluation.functional.gfn_eval.score_from_code``)."""
-    d = (code.shape[1] - 3) // 3
-    u, v2, v1 = code[:, :d], code[:, d:2 * d], code[:, 2 * d:3 * d]
-    k0, v0, alpha = code[:, 3 * d:3 * d + 1], code[:, -2:-1], code[:, -1:]
-    y = F.normalize(gallery.to(code), dim=1)
-    den = v2 @ (y * y).t() + v1 @ y.t() + v0
-    cos = (u @ y.t() + k0) / den.clamp(min=1e-12).sqrt()
-    return torch.sigmoid(cos / alpha)
+            code = dict(u=w * s / wn, v2=s**2, v1=2 * s * b,
+                        k0=(w @ b)[:, None] / wn,
+                        v0=(b @ b).expand(len(x), 1))
+        code['alpha'] = zeros + self.score_temperature
+        return torch.cat([code[name] for name in CODE_FIELDS], dim=1)

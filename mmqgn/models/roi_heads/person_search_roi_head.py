@@ -4,10 +4,12 @@ RoIAlign on res4 -> conv5 shared head -> (person score, box deltas) from an
 mmdet ``BBoxHead`` and an L2-normalised embedding from a re-id head trained
 with OIM on the foreground sampled RoIs.
 """
-from typing import List, Sequence, Tuple
+from typing import Callable, List, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 from mmdet.models.roi_heads import StandardRoIHead
+from mmdet.models.roi_heads.bbox_heads import BBoxHead
 from mmdet.models.task_modules.samplers import SamplingResult
 from mmdet.models.utils import unpack_gt_instances
 from mmdet.structures import SampleList
@@ -93,13 +95,17 @@ class PersonSearchRoIHead(StandardRoIHead):
                             batch_data_samples: SampleList) -> tuple:
         """Detection and OIM losses, plus what query-guided heads reuse:
         the sampling results, the GT instances and the embeddings (R, D) of
-        all sampled RoIs."""
+        all sampled RoIs.
+
+        The steps of mmdet's ``StandardRoIHead.loss`` (``sample_proposals``,
+        ``bbox_loss``) with the re-id branch on the sampled RoIs' features.
+        """
         assert len(rpn_results_list) == len(batch_data_samples)
         batch_gt_instances, batch_gt_instances_ignore, _ = \
             unpack_gt_instances(batch_data_samples)
-        sampling_results = self._sample(x, rpn_results_list,
-                                        batch_gt_instances,
-                                        batch_gt_instances_ignore)
+        sampling_results = self.sample_proposals(x, rpn_results_list,
+                                                 batch_gt_instances,
+                                                 batch_gt_instances_ignore)
         bbox_results = self.bbox_loss(x, sampling_results)
         losses = dict(bbox_results['loss_bbox'])
         embeddings = self.reid_head(bbox_results['roi_feats'],
@@ -109,11 +115,18 @@ class PersonSearchRoIHead(StandardRoIHead):
         losses.update(self.reid_head.loss(embeddings[is_pos], labels))
         return losses, sampling_results, batch_gt_instances, embeddings
 
-    def _sample(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
-                batch_gt_instances: InstanceList,
-                batch_gt_instances_ignore: InstanceList
-                ) -> List[SamplingResult]:
-        """Assign and sample proposals per image, as StandardRoIHead."""
+    def sample_proposals(self, x: Tuple[Tensor],
+                         rpn_results_list: InstanceList,
+                         batch_gt_instances: InstanceList,
+                         batch_gt_instances_ignore: InstanceList
+                         ) -> List[SamplingResult]:
+        """Assign and sample proposals per image (``train_cfg.assigner`` /
+        ``sampler``); renames each ``rpn_results.bboxes`` to ``priors``.
+
+        This is the first step of mmdet's ``StandardRoIHead.loss``, which
+        mmdet writes inline (no method to call); every person-search head
+        (OIM, both SeqNeXt stages, QGN) samples through this one copy.
+        """
         sampling_results = []
         for i, rpn_results in enumerate(rpn_results_list):
             rpn_results.priors = rpn_results.pop('bboxes')
@@ -189,6 +202,62 @@ class PersonSearchRoIHead(StandardRoIHead):
         for res, emb in zip(results_list, embeddings):
             res.embeddings = emb
         return results_list
+
+    def raw_detections(self, proposals: Sequence[Tensor],
+                       batch_img_metas: List[dict], bbox_head: BBoxHead,
+                       forward: Callable[[Tensor], dict]) -> InstanceList:
+        """Detections of one box stage before thresholds and NMS.
+
+        ``forward`` maps rois (R, 5) to ``cls_score``, ``bbox_pred`` and,
+        optionally, ``embeddings`` (R, D). Per image (proposals (n_i, 4),
+        input pixels): ``bboxes`` (n_i, 4), the person-class (label 0)
+        deltas decoded onto the proposals and clipped
+        (``bbox_head.regress_by_class``); ``scores`` (n_i, C + 1), the class
+        probabilities of mmdet's ``BBoxHead.predict_by_feat`` (the loss's
+        activation with ``custom_cls_channels``, else softmax; background
+        last); ``embeddings`` when ``forward`` gives them. This is what
+        mmdet's ``predict_bbox`` returns with ``rcnn_test_cfg=None`` (raw
+        boxes (n_i, 4 C), probabilities), restricted to the person class.
+        """
+        num_rois = [len(p) for p in proposals]
+        if sum(num_rois) == 0:
+            return [
+                InstanceData(
+                    bboxes=p.new_zeros((0, 4)),
+                    scores=p.new_zeros((0, bbox_head.num_classes + 1)))
+                for p in proposals
+            ]
+        results = forward(bbox2roi(list(proposals)))
+        if bbox_head.custom_cls_channels:
+            probs = bbox_head.loss_cls.get_activation(results['cls_score'])
+        else:
+            probs = F.softmax(results['cls_score'], dim=-1)
+        boxes = self.decode_person_boxes(bbox_head, proposals,
+                                         results['bbox_pred'],
+                                         batch_img_metas)
+        out = [
+            InstanceData(bboxes=b, scores=s)
+            for b, s in zip(boxes, probs.split(num_rois))
+        ]
+        if 'embeddings' in results:
+            for res, emb in zip(out, results['embeddings'].split(num_rois)):
+                res.embeddings = emb
+        return out
+
+    @staticmethod
+    def decode_person_boxes(bbox_head: BBoxHead, priors: Sequence[Tensor],
+                            bbox_pred: Tensor,
+                            batch_img_metas: List[dict]) -> List[Tensor]:
+        """Person-class deltas (R, 4 or 4 C) of ``bbox_head`` decoded onto
+        per-image ``priors`` (n_i, 4) and clipped to each image: list of
+        (n_i, 4)."""
+        out = []
+        for p, d, meta in zip(priors,
+                              bbox_pred.split([len(p) for p in priors]),
+                              batch_img_metas):
+            labels = p.new_zeros(len(p), dtype=torch.long)
+            out.append(bbox_head.regress_by_class(p, labels, d, meta))
+        return out
 
     @staticmethod
     def _query_instances(data_sample) -> InstanceData:

@@ -4,6 +4,7 @@
 image) plus QSimNet between the query embedding f_q (the GT query box through
 the same RoI extractor, res5 and ID Net) and the gallery RoI embeddings f_g.
 """
+from functools import partial
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -120,9 +121,10 @@ class QGNRoIHead(PersonSearchRoIHead):
         """The query-independent part of ``predict``: per image, the RCNN
         boxes (input pixels, no NMS) with a person score >= ``score_thr``,
         their ``scores`` and ``embeddings``."""
-        batch_img_metas = [ds.metainfo for ds in batch_data_samples]
-        raw = self.predict_bbox(
-            x, batch_img_metas, rpn_results_list, None, rescale=False)
+        raw = self.raw_detections(
+            [res.bboxes for res in rpn_results_list],
+            [ds.metainfo for ds in batch_data_samples], self.bbox_head,
+            partial(self._bbox_forward, x))
         return self.predict_reid(x, [self._filter(res) for res in raw])
 
     def rank(self, results_list: InstanceList, f_q: Tensor,
@@ -140,12 +142,12 @@ class QGNRoIHead(PersonSearchRoIHead):
         return results_list
 
     def _filter(self, res: InstanceData) -> InstanceData:
-        """Raw RCNN output (N, 4) boxes, (N, 2) softmax -> the boxes with a
-        person score >= ``score_thr``."""
+        """Raw detections (:meth:`raw_detections`: bboxes (N, 4), class
+        probabilities (N, 2)) -> the boxes with a person score >=
+        ``score_thr`` and that score (N',)."""
         scores = res.scores[:, 0]
         keep = scores >= self.test_cfg.score_thr
-        bboxes = res.bboxes.flatten(1)[:, :4]  # (N, 4 * classes) or (0, 4)
-        return InstanceData(bboxes=bboxes[keep], scores=scores[keep])
+        return InstanceData(bboxes=res.bboxes[keep], scores=scores[keep])
 
     def _rank(self, res: InstanceData, f_q: Tensor) -> InstanceData:
         """Add ``sims`` against f_q (1, D); NMS and top-k (see class doc)."""

@@ -9,12 +9,12 @@ score is the detection score and weights the embeddings at test (CWS).
 Sequential stages as mmdet's ``CascadeRoIHead`` (``regress_by_class``).
 """
 import copy
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmcv.ops import batched_nms
+from mmdet.models.layers import multiclass_nms
 from mmdet.models.roi_heads.bbox_heads import BBoxHead
 from mmdet.models.task_modules.samplers import SamplingResult
 from mmdet.models.utils import unpack_gt_instances
@@ -164,8 +164,8 @@ class SeqNeXtRoIHead(PersonSearchRoIHead):
         """Stage-1 boxes of every sampled RoI, clipped and detached: the
         stage-2 proposals (one InstanceData with ``bboxes`` per image)."""
         priors = [res.priors for res in sampling_results]
-        boxes = self._decode(self.prop_bbox_head, priors, bbox_pred,
-                             batch_img_metas)
+        boxes = self.decode_person_boxes(self.prop_bbox_head, priors,
+                                         bbox_pred, batch_img_metas)
         return [InstanceData(bboxes=b.detach()) for b in boxes]
 
     # ---------------------------------------------------------------- loss
@@ -175,7 +175,7 @@ class SeqNeXtRoIHead(PersonSearchRoIHead):
         re-sampled, detached stage-1 boxes."""
         batch_gt_instances, batch_gt_instances_ignore, batch_img_metas = \
             unpack_gt_instances(batch_data_samples)
-        sampling_results = self._sample(x, rpn_results_list,
+        sampling_results = self.sample_proposals(x, rpn_results_list,
                                         batch_gt_instances,
                                         batch_gt_instances_ignore)
         prop = self.prop_loss(x, sampling_results)
@@ -215,74 +215,44 @@ class SeqNeXtRoIHead(PersonSearchRoIHead):
                        batch_img_metas: List[dict], bbox_head: BBoxHead,
                        forward, cfg: ConfigType) -> InstanceList:
         """Run ``forward`` on ``proposals`` (list of (n_i, 4)); decode onto
-        them, threshold, NMS and cap per image. Per-RoI extra outputs
-        (``embeddings``) are kept for the surviving boxes."""
-        num_rois = [len(p) for p in proposals]
-        if sum(num_rois) == 0:
+        them (:meth:`raw_detections`), drop boxes narrower or lower than
+        ``cfg.min_bbox_size``, then mmdet's ``multiclass_nms`` (score >
+        ``score_thr``, ``nms``, best ``max_per_img``). Per-RoI
+        ``embeddings`` follow the kept boxes (``return_inds``)."""
+        if sum(len(p) for p in proposals) == 0:
             return [self._empty_result(p) for p in proposals]
-        results = forward(bbox2roi(proposals))
-        scores = self._person_scores(bbox_head, results['cls_score'])
-        boxes = self._decode(bbox_head, proposals, results['bbox_pred'],
-                             batch_img_metas)
-        extras = results.get('embeddings')
-        extras = extras.split(num_rois) if extras is not None else None
         out = []
-        for i, (b, s) in enumerate(zip(boxes, scores.split(num_rois))):
-            keep = self._keep(b, s, cfg)
-            res = InstanceData(
-                bboxes=b[keep],
-                scores=s[keep],
-                labels=keep.new_zeros(len(keep)))
-            if extras is not None:
-                res.embeddings = extras[i][keep]
+        for raw in self.raw_detections(proposals, batch_img_metas, bbox_head,
+                                       forward):
+            wh = raw.bboxes[:, 2:] - raw.bboxes[:, :2]
+            big = (wh.min(dim=1).values >= cfg.get('min_bbox_size', 0)
+                   ).nonzero(as_tuple=True)[0]
+            dets, labels, inds = multiclass_nms(
+                raw.bboxes[big], raw.scores[big], cfg.score_thr, cfg.nms,
+                cfg.max_per_img, return_inds=True)
+            res = InstanceData(bboxes=dets[:, :4], scores=dets[:, 4],
+                               labels=labels)
+            if 'embeddings' in raw:
+                res.embeddings = raw.embeddings[big[inds]]
             out.append(res)
         return out
 
     def predict_reid(self, x: Tuple[Tensor],
                      results_list: InstanceList) -> InstanceList:
-        """Embed the results that lack ``embeddings`` (query boxes)."""
-        todo = [res for res in results_list if 'embeddings' not in res]
-        if todo:
-            super().predict_reid(x, todo)
+        """Embed the results that lack ``embeddings`` (query boxes), each
+        on its own image's features."""
+        todo = ['embeddings' not in res for res in results_list]
+        if any(todo):
+            boxes = [res.bboxes if t else res.bboxes[:0]
+                     for res, t in zip(results_list, todo)]
+            embeddings = self.embed_boxes(x, boxes).split(
+                [len(b) for b in boxes])
+            for res, t, emb in zip(results_list, todo, embeddings):
+                if t:
+                    res.embeddings = emb
         return results_list
 
     # ------------------------------------------------------------- helpers
-    @staticmethod
-    def _person_scores(bbox_head: BBoxHead, cls_score: Tensor) -> Tensor:
-        """Person probability (R,): softmax or the loss's activation."""
-        if bbox_head.custom_activation:
-            probs = bbox_head.loss_cls.get_activation(cls_score)
-        else:
-            probs = F.softmax(cls_score, dim=-1)
-        return probs[:, 0]
-
-    @staticmethod
-    def _decode(bbox_head: BBoxHead, priors: Sequence[Tensor],
-                bbox_pred: Tensor, batch_img_metas: List[dict]) -> list:
-        """Person-class deltas (R, 4k) decoded onto ``priors`` and clipped
-        to each image: list of (n_i, 4)."""
-        out = []
-        for p, d, meta in zip(priors, bbox_pred.split([len(p) for p in
-                                                       priors]),
-                              batch_img_metas):
-            labels = p.new_zeros(len(p), dtype=torch.long)
-            out.append(bbox_head.regress_by_class(p, labels, d, meta))
-        return out
-
-    @staticmethod
-    def _keep(boxes: Tensor, scores: Tensor, cfg: ConfigType) -> Tensor:
-        """Indices of score > ``score_thr``, wide/tall enough
-        (``min_bbox_size``), kept by ``nms``, best ``max_per_img`` first."""
-        wh = boxes[:, 2:] - boxes[:, :2]
-        valid = (scores > cfg.score_thr) & \
-            (wh.min(dim=1).values >= cfg.get('min_bbox_size', 0))
-        inds = valid.nonzero(as_tuple=True)[0]
-        if inds.numel() == 0:
-            return inds
-        _, keep = batched_nms(boxes[inds], scores[inds],
-                              inds.new_zeros(len(inds)), cfg.nms)
-        return inds[keep[:cfg.max_per_img]]
-
     def _empty_result(self, like: Tensor) -> InstanceData:
         """No detection: bboxes (0, 4), scores, labels, embeddings (0, D)."""
         return InstanceData(
