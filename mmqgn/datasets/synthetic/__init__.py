@@ -10,7 +10,7 @@ on CPU in minutes:
     unlabelled), ``annotation/pool.mat`` (test image names),
     ``annotation/test/train_test/Train.mat`` and ``TestG{50,...,4000}.mat``
     (one query per test identity; each gallery lists the images holding the
-    person first, then distractors with an empty ``idlocate``, in all
+    person first, then distractors with a 1 x 0 ``idlocate``, in all
     ``min(G, number of test images - 1)`` images) and
     ``annotation/test/subset/{Occlusion,Resolution}.mat`` (queries whose
     query box is partly hidden / the smallest query boxes; galleries of

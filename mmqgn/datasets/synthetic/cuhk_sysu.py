@@ -67,9 +67,15 @@ def cuhk_queries(rng: np.random.Generator, test: List[dict],
 
 
 def _gallery_fields(person: Optional[dict]) -> tuple:
-    """(idlocate, ishard) of a gallery entry; 0 x 0 for a distractor."""
+    """(idlocate, ishard) of a gallery entry.
+
+    For an image without the query person ``idlocate`` is 1 x 0, as in the
+    released ``TestG*.mat`` (the OIM-lineage readers index ``item[1][0]``
+    and test its size; a 0 x 0 array raises IndexError there); ``ishard``
+    stays 0 x 0 (no legacy reader looks at it).
+    """
     if person is None:
-        return np.zeros((0, 0)), np.zeros((0, 0))
+        return np.zeros((1, 0)), np.zeros((0, 0))
     return mat_double(person['box']), mat_hard(person)
 
 
