@@ -42,13 +42,12 @@ import torch
 
 from mmqgn.apis import (extract_gfn_query, extract_scene_embeddings,
                         init_searcher, search)
-from mmqgn.evaluation.functional import (PersonSearchAnnotations,
-                                         RetrievalSet,
-                                         calibrate_gfn_threshold,
+from mmqgn.evaluation.functional import (calibrate_gfn_threshold,
                                          evaluate_person_search,
-                                         format_table, gfn_negative_filtered,
-                                         resolve_retrieval_set)
+                                         format_table, gfn_negative_filtered)
 from mmqgn.search import gfn_scores
+from mmqgn.structures import (PersonSearchAnnotations, RetrievalSet,
+                              resolve_retrieval_set)
 
 EMBEDDING_CONFIG = 'configs/seqnext/seqnext-gfn_r50-w16_tiny_synthetic.py'
 MODELS = dict(embedding=('config', 'checkpoint', EMBEDDING_CONFIG),

@@ -20,13 +20,19 @@ Not a test (no assertions on time). Usage:
 """
 import argparse
 import gc
+import os.path as osp
+import sys
 import time
 
 import numpy as np
 
-
 import mmqgn.evaluation.functional as F
-from mmqgn.evaluation.functional.synthetic import make_search_problem
+from mmqgn.structures import PersonSearchAnnotations, RetrievalSet
+
+# the synthetic problem is test data, shared with the tests (tests/fixtures)
+sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
+                            'tests'))
+from fixtures.search_problem import make_search_problem  # noqa: E402
 
 
 def compare(fast, ref, topk):
@@ -83,8 +89,8 @@ def main():
           f'({n_kept} with score >= 0.5), dim {args.dim} '
           f'[{time.perf_counter() - t0:.1f} s]')
     t0 = time.perf_counter()
-    anns = F.PersonSearchAnnotations(pb['ann'])
-    sets = {name: F.RetrievalSet(d, anns) for name, d in pb['sets'].items()}
+    anns = PersonSearchAnnotations(pb['ann'])
+    sets = {name: RetrievalSet(d, anns) for name, d in pb['sets'].items()}
     del pb['sets']
     gc.collect()
     print(f'annotations + retrieval sets loaded '

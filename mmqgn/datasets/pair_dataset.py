@@ -6,7 +6,7 @@ that contains the same person. CUHK-SYSU: all ordered pairs (i, j), i != j,
 of frames sharing a labelled identity; PRW: ``pairs_per_query`` galleries per
 labelled box (3 in the papers), re-drawn every epoch from ``(seed, epoch)``
 (:meth:`PersonSearchPairDataset.set_epoch`, called by
-:class:`PairResampleHook`), so runs are reproducible and resumable.
+``mmqgn.engine.PairResampleHook``), so runs are reproducible and resumable.
 
 Flip (QEEPS / QGN: "flip both query and gallery image"):
 
@@ -39,9 +39,8 @@ from typing import List, Optional
 import numpy as np
 from mmcv.transforms import RandomFlip
 from mmcv.transforms.utils import cache_random_params
-from mmengine.hooks import Hook
 
-from mmqgn.registry import DATASETS, HOOKS
+from mmqgn.registry import DATASETS
 from .person_search import PersonSearchDataset
 
 
@@ -198,36 +197,3 @@ class PersonSearchPairDataset(PersonSearchDataset):
             data_samples=dict(
                 query=query['data_samples'],
                 gallery=gallery['data_samples']))
-
-
-def _unwrap(dataset):
-    """The datasets inside mmengine dataset wrappers (Concat/Repeat/...)."""
-    if hasattr(dataset, 'datasets'):
-        return [d for sub in dataset.datasets for d in _unwrap(sub)]
-    if hasattr(dataset, 'dataset'):
-        return _unwrap(dataset.dataset)
-    return [dataset]
-
-
-@HOOKS.register_module()
-class PairResampleHook(Hook):
-    """Calls ``set_epoch(runner.epoch)`` on the training pair datasets before
-    every epoch (PRW: 3 galleries per query re-drawn each epoch, T4).
-
-    The draw depends on ``(seed, epoch)`` only, so a resumed run gets the
-    pairs of the uninterrupted one. Persistent dataloader workers hold a
-    copy of the dataset: when the pairs change, the loader's iterator is
-    dropped so that its workers restart with the new pairs (as mmdet's
-    ``PipelineSwitchHook`` does).
-    """
-
-    priority = 'NORMAL'
-
-    def before_train_epoch(self, runner) -> None:
-        loader = runner.train_loop.dataloader
-        changed = False
-        for ds in _unwrap(loader.dataset):
-            if isinstance(ds, PersonSearchPairDataset):
-                changed |= ds.set_epoch(runner.epoch)
-        if changed and getattr(loader, 'persistent_workers', False):
-            loader._iterator = None

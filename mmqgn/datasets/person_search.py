@@ -12,9 +12,9 @@ from typing import List, Optional, Sequence
 from mmdet.datasets import BaseDetDataset
 from mmengine.fileio import load
 
-from mmqgn.evaluation.functional import (PersonSearchAnnotations,
-                                        RetrievalSet, resolve_retrieval_set)
 from mmqgn.registry import DATASETS
+from mmqgn.structures import (PersonSearchAnnotations, RetrievalSet,
+                              resolve_retrieval_set)
 
 
 class AnnotationError(ValueError):

@@ -267,7 +267,7 @@ def test_resample_hook_reaches_the_workers(synthetic_root, workers):
 
     from torch.utils.data import DataLoader
 
-    from mmqgn.datasets import PairResampleHook
+    from mmqgn.engine import PairResampleHook
     ds = _dataset(synthetic_root, 'PRW', pairs_per_query=3, seed=1,
                   flip_prob=0.0)
     sub = list(range(0, len(ds), max(1, len(ds) // 6)))

@@ -97,7 +97,7 @@ def load_protocol(path, key):
         imname, idlocate, ishard, idname = item['Query'][0, 0]
         gallery = [(str(g[0]), loc.squeeze() if loc.size else None)
                    for g, loc, _ in item['Gallery'].squeeze()]
-        assert all(loc.shape in ((1, 4), (0, 0))
+        assert all(loc.shape in ((1, 4), (1, 0))
                    for loc in item['Gallery']['idlocate'].ravel())
         assert idlocate.shape == (1, 4) and ishard.size == 1
         out.append(((str(imname[0]), idlocate.squeeze(), str(idname[0])),
@@ -243,6 +243,74 @@ def test_cuhk_identities_disjoint(data):
     assert not train_images & pool and test_images <= pool
     train_ids = {idname for idname, _ in load_train(root)}
     assert not train_ids & {q[2] for q, _ in queries}
+
+
+PROTOCOLS = [(osp.join('train_test', f'TestG{size}.mat'), f'TestG{size}')
+             for size in CUHK_GALLERY_SIZES] + [
+                 (osp.join('subset', 'Occlusion.mat'), 'Occlusion1'),
+                 (osp.join('subset', 'Resolution.mat'), 'Test_Size')]
+
+
+@pytest.mark.parametrize('rel,key', PROTOCOLS, ids=[k for _, k in PROTOCOLS])
+def test_cuhk_protocols_walk_like_the_legacy_readers(data, rel, key):
+    """Issue 15 defect 6: the OIM / NAE / SeqNet evaluation code walks a
+    protocol file exactly as below; a gallery entry without the query person
+    must have the released 1 x 0 ``idlocate`` (``item[1][0]`` is then an
+    empty row; on a 0 x 0 array it raises IndexError)."""
+    root, _ = data
+    boxes, _ = load_images_mat(root)
+    pool = load_pool(root)
+    path = osp.join(cuhk(root), 'annotation', 'test', rel)
+    protoc = loadmat(path)[key].squeeze()
+    assert len(protoc) >= 2
+    size = min(int(key[5:]) if key.startswith('TestG') else 100,
+               len(pool) - 1)
+    for i in range(len(protoc)):
+        probe_imname = str(protoc['Query'][i]['imname'][0, 0][0])
+        probe_roi = protoc['Query'][i]['idlocate'][0, 0][0].astype(np.int32)
+        assert probe_roi.shape == (4, )
+        assert has_box(boxes[probe_imname], probe_roi)
+        found, names = [], []
+        for item in protoc['Gallery'][i].squeeze():
+            gallery_imname = str(item[0][0])
+            gt = item[1][0].astype(np.int32)
+            assert gt.shape in ((4, ), (0, ))
+            if gt.size > 0:
+                assert has_box(boxes[gallery_imname], gt)
+            found.append(gt.size > 0)
+            names.append(gallery_imname)
+        # every gallery has the query person first, then the other images
+        assert len(names) == len(set(names)) == size
+        assert probe_imname not in names
+        assert found[0] and found == sorted(found, reverse=True)
+
+
+def test_converter_reads_both_empty_idlocate_shapes(data, tmp_path):
+    """The converter reads the released 1 x 0 ``idlocate`` and the 0 x 0
+    one (older hand-made files) the same way."""
+    from scipy.io import savemat
+
+    from mmqgn.datasets.convert.cuhk_sysu import read_protocol
+    root, _ = data
+    path = osp.join(cuhk(root), 'annotation', 'test', 'train_test',
+                    'TestG50.mat')
+    mat = loadmat(path)['TestG50']
+    empty = 0
+    for gallery in mat['Gallery'].ravel():
+        for entry in gallery.ravel():
+            if entry['idlocate'].size == 0:
+                assert entry['idlocate'].shape == (1, 0)
+                entry['idlocate'] = np.zeros((0, 0))
+                empty += 1
+    assert empty > 0
+    old = str(tmp_path / 'TestG50_0x0.mat')
+    savemat(old, {'TestG50': mat})
+    assert loadmat(old)['TestG50']['Gallery'][0, 0]['idlocate'][
+        0, -1].shape == (0, 0)
+    released = read_protocol(path, 'TestG50')
+    assert read_protocol(old, 'TestG50') == released
+    assert sum(box is None for _, _, gallery in released
+               for _, box in gallery) == empty
 
 
 # -------------------------------------------------------------------- PRW

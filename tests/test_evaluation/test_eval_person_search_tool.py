@@ -7,9 +7,8 @@ import pickle
 import numpy as np
 import pytest
 
-from mmqgn.evaluation.functional import (PersonSearchAnnotations,
-                                         RetrievalSet, eval_search,
-                                         eval_search_reference)
+from mmqgn.evaluation.functional import eval_search, eval_search_reference
+from mmqgn.structures import PersonSearchAnnotations, RetrievalSet
 
 TOOL = osp.join(osp.dirname(__file__), '..', '..', 'tools', 'analysis_tools',
                 'eval_person_search.py')

@@ -5,14 +5,14 @@ import copy
 
 import numpy as np
 import pytest
+from fixtures.search_problem import make_search_problem
 
 from mmqgn.evaluation import calibrate_gfn_threshold, gfn_negative_filtered
-from mmqgn.evaluation.functional import (PersonSearchAnnotations,
-                                         RetrievalSet, entry_gfn_scores,
+from mmqgn.evaluation.functional import (entry_gfn_scores,
                                          evaluate_person_search,
-                                         records_to_results, sample_to_record,
                                          score_from_code)
-from mmqgn.evaluation.functional.synthetic import make_search_problem
+from mmqgn.structures import (PersonSearchAnnotations, RetrievalSet,
+                              records_to_results, sample_to_record)
 from test_person_search_metric import (PERSON, _write_dataset, dets,
                                        make_ann, make_set)
 

@@ -9,16 +9,15 @@ import pickle
 
 import numpy as np
 import pytest
+from fixtures.search_problem import make_search_problem
 
 from mmqgn.evaluation.functional import (GalleryPredictions,
-                                         PersonSearchAnnotations,
-                                         RetrievalSet, average_precision,
-                                         eval_detection,
+                                         average_precision, eval_detection,
                                          eval_detection_reference,
                                          eval_search, eval_search_reference,
                                          evaluate_person_search, legacy_iou,
                                          legacy_iou_matrix, legacy_iou_np)
-from mmqgn.evaluation.functional.synthetic import make_search_problem
+from mmqgn.structures import PersonSearchAnnotations, RetrievalSet
 
 # --------------------------------------------------------------------------
 # helpers
@@ -713,7 +712,7 @@ def test_metric_results_file_reevaluates_offline(tmp_path):
 
 
 def test_gallery_sample_without_detections_is_stored():
-    from mmqgn.evaluation.functional import sample_to_record
+    from mmqgn.structures import sample_to_record
     rec = sample_to_record({'img_id': 3, 'query_ann_id': -1,
                             'pred_instances': {
                                 'bboxes': np.zeros((0, 4), np.float32),

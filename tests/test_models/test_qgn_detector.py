@@ -10,11 +10,11 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
-from mmqgn.evaluation.functional.predictions import sample_to_record
 from mmqgn.models.backbones.qsse_resnet import QSSE
 from mmqgn.models.detectors.qgn import QGN
 from mmqgn.models.roi_heads.qgn_roi_head import QGNRoIHead
 from mmqgn.registry import MODELS
+from mmqgn.structures import sample_to_record
 from mmqgn.utils import register_all_modules
 
 register_all_modules()

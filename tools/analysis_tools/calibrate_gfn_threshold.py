@@ -38,10 +38,9 @@ from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.dist import is_main_process
 from mmengine.model import is_model_wrapper
 
-from mmqgn.evaluation.functional import (PersonSearchAnnotations,
-                                         load_retrieval_sets,
-                                         resolve_retrieval_set)
-from mmqgn.evaluation.functional.retrieval_set import load_json
+from mmqgn.evaluation.functional import load_retrieval_sets
+from mmqgn.structures import (PersonSearchAnnotations, load_json,
+                              resolve_retrieval_set)
 from mmqgn.utils import register_all_modules
 
 

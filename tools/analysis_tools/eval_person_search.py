@@ -35,6 +35,8 @@ import pickle
 import numpy as np
 
 import mmqgn.evaluation.functional as F
+from mmqgn.structures import (PersonSearchAnnotations, records_to_results,
+                              sample_to_record)
 
 CUHK_SETS = ('G50', 'G100', 'G500', 'G1000', 'G2000', 'G4000', 'GFull')
 PRW_SETS = ('test', 'same_cam', 'cross_cam')
@@ -82,8 +84,8 @@ def load_results(path, F, det_thresh):
         with open(path, 'rb') as f:
             data = pickle.load(f)
     if isinstance(data, (list, tuple)):
-        data = F.records_to_results(
-            [F.sample_to_record(s, det_thresh) for s in data])
+        data = records_to_results(
+            [sample_to_record(s, det_thresh) for s in data])
     if not isinstance(data, dict):
         raise TypeError(f'{path}: expected a dict or a list of samples, got '
                         f'{type(data).__name__}')
@@ -206,7 +208,7 @@ def main(argv=None):
     out_dir = args.out_dir or osp.splitext(args.results)[0] + '_eval'
     os.makedirs(out_dir, exist_ok=True)
 
-    anns = F.PersonSearchAnnotations(ann_file)
+    anns = PersonSearchAnnotations(ann_file)
     dataset = anns.info.get('dataset') or osp.basename(
         osp.normpath(args.data_root))
     sets = args.sets or default_sets(retrieval_dir, ann_file, dataset)

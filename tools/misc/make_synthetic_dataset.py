@@ -1,5 +1,5 @@
 """Write a small synthetic person-search dataset in the raw CUHK-SYSU and
-PRW release layouts (see ``mmqgn/datasets/synthetic.py`` and
+PRW release layouts (see ``mmqgn/datasets/synthetic/`` and
 ``docs/data_format.md`` section 1).
 
 Example::

@@ -1,4 +1,14 @@
-"""Person-search evaluation core (numpy only; no torch / mmdet needed)."""
+"""Person-search evaluation core (numpy only; no torch / mmdet needed).
+
+The data model it evaluates (annotations, retrieval sets, prediction records,
+results dicts) lives in :mod:`mmqgn.structures`; those names are re-exported
+here so that ``from mmqgn.evaluation.functional import RetrievalSet`` keeps
+working. New code imports them from ``mmqgn.structures``.
+"""
+from mmqgn.structures import (PersonSearchAnnotations, RetrievalSet,
+                              normalize_results, records_to_results,
+                              resolve_retrieval_set, sample_to_record,
+                              to_numpy)
 from .ap_utils import (average_precision, legacy_iou, legacy_iou_matrix,
                        legacy_iou_np, stable_desc_argsort)
 from .api import (evaluate_person_search, format_table, load_retrieval_sets,
@@ -7,12 +17,8 @@ from .det_eval import eval_detection
 from .gfn_eval import (calibrate_gfn_threshold, entry_gfn_scores,
                        eval_gfn_set, gfn_negative_filtered, has_gfn,
                        scene_retrieval, score_from_code)
-from .predictions import (GalleryPredictions, PairPredictions,
-                          normalize_results, query_matrix, records_to_results,
-                          sample_to_record, to_numpy)
+from .predictions import GalleryPredictions, PairPredictions, query_matrix
 from .reference import eval_detection_reference, eval_search_reference
-from .retrieval_set import (PersonSearchAnnotations, RetrievalSet,
-                            resolve_retrieval_set)
 from .search_eval import SearchEvalResult, eval_search, greedy_match
 
 __all__ = [

@@ -12,12 +12,12 @@ import numpy as np
 
 import functools
 
+from mmqgn.structures import (PersonSearchAnnotations, RetrievalSet,
+                              load_json, normalize_results,
+                              resolve_retrieval_set)
 from .det_eval import eval_detection as _eval_detection
 from .gfn_eval import entry_gfn_scores, eval_gfn_set
-from .predictions import GalleryPredictions, PairPredictions, \
-    normalize_results
-from .retrieval_set import PersonSearchAnnotations, RetrievalSet, \
-    load_json, resolve_retrieval_set
+from .predictions import GalleryPredictions, PairPredictions
 from .search_eval import eval_search
 
 __all__ = ['evaluate_person_search', 'format_table', 'load_retrieval_sets',

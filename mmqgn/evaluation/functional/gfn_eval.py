@@ -19,9 +19,9 @@ form, query-guided models).
 """
 import numpy as np
 
+from mmqgn.structures import to_numpy
 from .ap_utils import average_precision
 from .gfn_code import code_size, split_code
-from .predictions import to_numpy
 
 __all__ = ['score_from_code', 'calibrate_gfn_threshold',
            'gfn_negative_filtered', 'scene_retrieval', 'entry_gfn_scores',

@@ -1,184 +1,18 @@
-"""Containers for model outputs (docs/data_format.md section 4).
+"""Evaluation-side containers for model outputs (docs/data_format.md
+section 4).
 
-A results dict holds ``gallery`` (per image: boxes, scores, optional
-embeddings), ``queries`` (per query annotation: embedding) and/or ``pairs``
-(per (query ann_id, gallery image id): boxes, scores, sims). The classes here
-filter detections at ``det_thresh`` once and index them by annotation image
-index in CSR form for the vectorised evaluator. Pure numpy.
+The results dict itself (``gallery`` / ``queries`` / ``pairs``) and the
+per-sample records it is built from are defined in
+:mod:`mmqgn.structures.records`. The classes here filter detections at
+``det_thresh`` once and index them by annotation image index in CSR form for
+the vectorised evaluator; they exist only for evaluation, so they stay in
+``mmqgn.evaluation``. Pure numpy.
 """
-import re
-
 import numpy as np
 
-__all__ = ['to_numpy', 'normalize_results', 'GalleryPredictions',
-           'PairPredictions', 'query_matrix', 'sample_to_record',
-           'records_to_results']
+from mmqgn.structures import pair_key, to_numpy
 
-
-def to_numpy(x, dtype=None):
-    """Tensor / array / list -> numpy array (CPU), optionally cast."""
-    if x is None:
-        return None
-    if type(x) is np.ndarray and (dtype is None or x.dtype == dtype):
-        return x
-    if hasattr(x, 'detach'):  # torch.Tensor, without importing torch
-        x = x.detach()
-        if hasattr(x, 'float') and dtype is not None and \
-                str(x.dtype) in ('torch.float16', 'torch.bfloat16'):
-            x = x.float()
-        x = x.cpu().numpy()
-    x = np.asarray(x)
-    if dtype is not None and x.dtype != dtype:
-        x = x.astype(dtype)
-    return x
-
-
-_PAIR_KEY = re.compile(r'^\s*\(?\s*(-?\d+)\s*[,_ :/]\s*(-?\d+)\s*\)?\s*$')
-
-
-def _pair_key(key):
-    if isinstance(key, (tuple, list)) and len(key) == 2:
-        return int(key[0]), int(key[1])
-    if isinstance(key, str):
-        m = _PAIR_KEY.match(key)
-        if m:
-            return int(m.group(1)), int(m.group(2))
-    raise ValueError(f'cannot read pair key {key!r}: expected (ann_id, '
-                     'image_id) or a string "ann_id,image_id"')
-
-
-def normalize_results(results):
-    """Normalise a results dict (pickle or JSON flavour) in place-safe way.
-
-    * integer keys for ``gallery`` and ``queries`` (JSON gives strings);
-    * ``pairs`` keys as ``(ann_id, image_id)`` tuples; in JSON the keys may be
-      strings ``"ann_id,image_id"``, or ``pairs`` may be a list of records
-      with ``ann_id`` and ``image_id`` fields.
-    """
-    out = {}
-    gallery = results.get('gallery')
-    if gallery is not None:
-        if isinstance(gallery, list):
-            gallery = {int(g['image_id'] if 'image_id' in g else g['img_id']):
-                       g for g in gallery}
-        out['gallery'] = {int(k): v for k, v in gallery.items()}
-    queries = results.get('queries')
-    if queries is not None:
-        if isinstance(queries, list):
-            queries = {int(q['ann_id']): q['embedding'] for q in queries}
-        out['queries'] = {int(k): v for k, v in queries.items()}
-    pairs = results.get('pairs')
-    if pairs is not None:
-        if isinstance(pairs, list):
-            pairs = {(int(p['ann_id']), int(p['image_id'])): p
-                     for p in pairs}
-        else:
-            pairs = {_pair_key(k): v for k, v in pairs.items()}
-        out['pairs'] = pairs
-    query_gfn = results.get('query_gfn')
-    if query_gfn is not None:
-        if isinstance(query_gfn, list):
-            query_gfn = {int(q['ann_id']): q for q in query_gfn}
-        out['query_gfn'] = {int(k): v for k, v in query_gfn.items()}
-    return out
-
-
-def _as_dict(x):
-    if x is None or isinstance(x, dict):
-        return x
-    if hasattr(x, 'to_dict'):  # mmengine BaseDataElement
-        return x.to_dict()
-    return dict(x)
-
-
-def sample_to_record(sample, det_thresh=0.5):
-    """One data sample (dict or DetDataSample) -> a compact record.
-
-    Three kinds (see ``PersonSearchMetric``): gallery (``img_id``,
-    ``pred_instances`` with ``bboxes``, ``scores`` [, ``embeddings``]), query
-    (``is_query=True``, ``query_ann_id``, ``pred_instances.embeddings``) and
-    pair (``query_ann_id`` with ``is_query`` False, ``img_id``,
-    ``pred_instances`` with ``bboxes``, ``scores``, ``sims``). Arrays become
-    float32 numpy; detections are kept at ``score >= det_thresh``.
-    """
-    sample = _as_dict(sample)
-    pred = _as_dict(sample.get('pred_instances')) or {}
-    qid = sample.get('query_ann_id')
-    if sample.get('is_query', False):
-        if qid is None:
-            raise KeyError('query sample without query_ann_id')
-        emb = pred.get('embeddings')
-        if emb is None:
-            raise KeyError(f'query sample (ann_id {int(qid)}) has no '
-                           'pred_instances.embeddings')
-        rec = {'kind': 'query', 'ann_id': int(qid),
-               'embedding': to_numpy(emb, np.float32).reshape(-1)}
-        for key in ('scene_embedding', 'gfn_query'):
-            if sample.get(key) is not None:
-                rec[key] = to_numpy(sample[key], np.float32).reshape(-1)
-        return rec
-    scores = to_numpy(pred['scores'], np.float32).reshape(-1)
-    keep = scores >= det_thresh
-    rec = {'img_id': int(sample['img_id']),
-           'bboxes': to_numpy(pred['bboxes'], np.float32).reshape(-1, 4)[keep],
-           'scores': scores[keep]}
-    if qid is not None and int(qid) >= 0:  # pair (query-guided model)
-        rec.update(kind='pair', ann_id=int(qid),
-                   sims=to_numpy(pred['sims'], np.float32).reshape(-1)[keep])
-        if sample.get('gfn_score') is not None:
-            rec['gfn_score'] = float(to_numpy(sample['gfn_score']).reshape(
-                -1)[0])
-    else:
-        rec['kind'] = 'gallery'
-        emb = pred.get('embeddings')
-        if emb is not None:
-            emb = to_numpy(emb, np.float32)
-            if emb.ndim != 2:  # (0, D) arrays cannot be reshaped with -1
-                emb = emb.reshape(emb.shape[0], -1)
-            rec['embeddings'] = np.ascontiguousarray(emb[keep])
-        if sample.get('scene_embedding') is not None:
-            rec['scene_embedding'] = to_numpy(sample['scene_embedding'],
-                                              np.float32).reshape(-1)
-    if sample.get('gfn_skipped', False):
-        rec['gfn_skipped'] = True
-    return rec
-
-
-def records_to_results(records):
-    """Records of :func:`sample_to_record` -> the results dict of
-    docs/data_format.md section 4 (later records of the same image / pair /
-    query replace earlier ones). GFN fields: ``scene_embedding`` and
-    ``gfn_skipped`` of gallery images, ``gfn_score`` / ``gfn_skipped`` of
-    pairs, and ``query_gfn`` = ``{ann_id: {'scene_embedding', 'gfn_query'}}``
-    for the queries that carry them."""
-    gallery, queries, pairs, query_gfn = {}, {}, {}, {}
-    for r in records:
-        kind = r['kind']
-        if kind == 'query':
-            queries[r['ann_id']] = r['embedding']
-            extra = {k: r[k] for k in ('scene_embedding', 'gfn_query')
-                     if k in r}
-            if extra:
-                query_gfn[r['ann_id']] = extra
-            continue
-        d = {'bboxes': r['bboxes'], 'scores': r['scores']}
-        d.update({k: r[k] for k in _OPTIONAL[kind] if k in r})
-        if kind == 'pair':
-            pairs[(r['ann_id'], r['img_id'])] = d
-        else:
-            gallery[r['img_id']] = d
-    out = {'gallery': gallery}
-    if queries:
-        out['queries'] = queries
-    if query_gfn:
-        out['query_gfn'] = query_gfn
-    if pairs:
-        out['pairs'] = pairs
-    return out
-
-
-_OPTIONAL = {'pair': ('sims', 'gfn_score', 'gfn_skipped'),
-             'gallery': ('embeddings', 'scene_embedding', 'gfn_skipped')}
+__all__ = ['GalleryPredictions', 'PairPredictions', 'query_matrix']
 
 
 class GalleryPredictions:
@@ -331,7 +165,7 @@ class PairPredictions:
         self.det_thresh = float(det_thresh)
         self.num_images = max(anns.num_images, 1)
         keys, boxes_l, scores_l, sims_l, gfn_l = [], [], [], [], []
-        raw = [_pair_key(k) for k in pairs.keys()]
+        raw = [pair_key(k) for k in pairs.keys()]
         img_idx = anns.img_index(np.array([r[1] for r in raw], np.int64),
                                  strict=False) if raw else np.zeros(0, int)
         for (ann_id, img_id), idx, pred in zip(raw, img_idx.tolist(),

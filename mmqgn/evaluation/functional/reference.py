@@ -16,8 +16,8 @@ the fast implementation, see docs in :mod:`.search_eval`):
 """
 import numpy as np
 
+from mmqgn.structures import to_numpy
 from .ap_utils import average_precision, legacy_iou, stable_desc_argsort
-from .predictions import to_numpy
 from .search_eval import SearchEvalResult
 
 __all__ = ['eval_search_reference', 'eval_detection_reference']

@@ -7,9 +7,9 @@ from mmengine.fileio import dump, get_local_path
 from mmengine.logging import MMLogger
 
 from mmqgn.registry import METRICS
-from ..functional import (PersonSearchAnnotations, evaluate_person_search,
-                          load_retrieval_sets, records_to_results,
-                          sample_to_record)
+from mmqgn.structures import (PersonSearchAnnotations, records_to_results,
+                              sample_to_record)
+from ..functional import evaluate_person_search, load_retrieval_sets
 
 
 @METRICS.register_module()
