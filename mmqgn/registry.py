@@ -1,9 +1,19 @@
 """mmqgn registries.
 
 Children of MMDetection's registries (which are children of MMEngine's root
-registries), as mmyolo does it: a module registered here is found by configs
-that use ``default_scope='mmqgn'``, and MMDetection / MMEngine modules stay
-reachable through the parents.
+registries). mmyolo and mmpretrain make theirs children of MMEngine's
+directly, so their configs must write ``type='mmdet.ResNet'``; here, every
+config with ``default_scope='mmqgn'`` names mmqgn, MMDetection and MMEngine
+modules without a prefix (``type='ResNet'``, ``type='DetLocalVisualizer'``),
+found through the parents.
+
+MMEngine's ``Registry.get`` imports the ``locations`` of the registry it is
+called on only, and then reads the ancestors' tables as they are. A child of
+MMDetection's registry would therefore miss every mmdet module that nothing
+has imported yet (``DetLocalVisualizer`` under MMDetection's own
+``tools/train.py``, which calls no ``register_all_modules``).
+:class:`MMQGNRegistry` imports its ancestors' locations first, so that
+``custom_imports=dict(imports=['mmqgn'])`` is all a config needs.
 """
 from mmdet.registry import DATA_SAMPLERS as MMDET_DATA_SAMPLERS
 from mmdet.registry import DATASETS as MMDET_DATASETS
@@ -30,40 +40,61 @@ from mmdet.registry import \
     WEIGHT_INITIALIZERS as MMDET_WEIGHT_INITIALIZERS
 from mmengine.registry import Registry
 
-RUNNERS = Registry('runner', parent=MMDET_RUNNERS)
-RUNNER_CONSTRUCTORS = Registry(
-    'runner constructor', parent=MMDET_RUNNER_CONSTRUCTORS)
-LOOPS = Registry('loop', parent=MMDET_LOOPS, locations=['mmqgn.engine'])
-HOOKS = Registry('hook', parent=MMDET_HOOKS, locations=['mmqgn.engine'])
 
-DATASETS = Registry(
+class MMQGNRegistry(Registry):
+    """A :class:`~mmengine.registry.Registry` whose lazy import also imports
+    the ``locations`` of its parent and further ancestors (MMDetection's
+    ``mmdet.models``, ``mmdet.visualization``, ...), before its own."""
+
+    def import_from_location(self) -> None:
+        parent = self.parent
+        while parent is not None:
+            parent.import_from_location()
+            parent = parent.parent
+        super().import_from_location()
+
+
+RUNNERS = MMQGNRegistry('runner', parent=MMDET_RUNNERS)
+RUNNER_CONSTRUCTORS = MMQGNRegistry(
+    'runner constructor', parent=MMDET_RUNNER_CONSTRUCTORS)
+LOOPS = MMQGNRegistry(
+    'loop', parent=MMDET_LOOPS, locations=['mmqgn.engine'])
+# PairResampleHook is defined beside the pair dataset it resamples.
+HOOKS = MMQGNRegistry(
+    'hook', parent=MMDET_HOOKS, locations=['mmqgn.engine', 'mmqgn.datasets'])
+
+DATASETS = MMQGNRegistry(
     'dataset', parent=MMDET_DATASETS, locations=['mmqgn.datasets'])
-DATA_SAMPLERS = Registry(
+DATA_SAMPLERS = MMQGNRegistry(
     'data sampler', parent=MMDET_DATA_SAMPLERS,
     locations=['mmqgn.datasets'])
-TRANSFORMS = Registry(
+TRANSFORMS = MMQGNRegistry(
     'transform', parent=MMDET_TRANSFORMS,
     locations=['mmqgn.datasets.transforms'])
 
-MODELS = Registry('model', parent=MMDET_MODELS, locations=['mmqgn.models'])
-MODEL_WRAPPERS = Registry('model_wrapper', parent=MMDET_MODEL_WRAPPERS)
-WEIGHT_INITIALIZERS = Registry(
+MODELS = MMQGNRegistry(
+    'model', parent=MMDET_MODELS, locations=['mmqgn.models'])
+MODEL_WRAPPERS = MMQGNRegistry(
+    'model_wrapper', parent=MMDET_MODEL_WRAPPERS)
+WEIGHT_INITIALIZERS = MMQGNRegistry(
     'weight initializer', parent=MMDET_WEIGHT_INITIALIZERS)
-TASK_UTILS = Registry(
+TASK_UTILS = MMQGNRegistry(
     'task util', parent=MMDET_TASK_UTILS, locations=['mmqgn.models'])
 
-OPTIMIZERS = Registry('optimizer', parent=MMDET_OPTIMIZERS)
-OPTIM_WRAPPERS = Registry('optim_wrapper', parent=MMDET_OPTIM_WRAPPERS)
-OPTIM_WRAPPER_CONSTRUCTORS = Registry(
+OPTIMIZERS = MMQGNRegistry('optimizer', parent=MMDET_OPTIMIZERS)
+OPTIM_WRAPPERS = MMQGNRegistry(
+    'optim_wrapper', parent=MMDET_OPTIM_WRAPPERS)
+OPTIM_WRAPPER_CONSTRUCTORS = MMQGNRegistry(
     'optimizer constructor', parent=MMDET_OPTIM_WRAPPER_CONSTRUCTORS)
-PARAM_SCHEDULERS = Registry(
+PARAM_SCHEDULERS = MMQGNRegistry(
     'parameter scheduler', parent=MMDET_PARAM_SCHEDULERS)
 
-METRICS = Registry(
+METRICS = MMQGNRegistry(
     'metric', parent=MMDET_METRICS, locations=['mmqgn.evaluation'])
-EVALUATOR = Registry(
+EVALUATOR = MMQGNRegistry(
     'evaluator', parent=MMDET_EVALUATOR, locations=['mmqgn.evaluation'])
 
-VISUALIZERS = Registry('visualizer', parent=MMDET_VISUALIZERS)
-VISBACKENDS = Registry('vis_backend', parent=MMDET_VISBACKENDS)
-LOG_PROCESSORS = Registry('log_processor', parent=MMDET_LOG_PROCESSORS)
+VISUALIZERS = MMQGNRegistry('visualizer', parent=MMDET_VISUALIZERS)
+VISBACKENDS = MMQGNRegistry('vis_backend', parent=MMDET_VISBACKENDS)
+LOG_PROCESSORS = MMQGNRegistry(
+    'log_processor', parent=MMDET_LOG_PROCESSORS)

@@ -7,6 +7,12 @@ from mmengine import DefaultScope
 def register_all_modules(init_default_scope: bool = True) -> None:
     """Import every mmqgn (and mmdet) module so that they are registered.
 
+    Configs do not need it: their ``custom_imports`` import mmqgn, whose
+    registries import mmqgn's and MMDetection's modules when first asked
+    (mmqgn/registry.py), so MMDetection's own tools run them. Call it to
+    make ``'mmqgn'`` the default scope outside a Runner (e.g. for
+    ``Runner.build_dataloader``, which builds from MMEngine's registries).
+
     Args:
         init_default_scope (bool): Whether to set the default scope to
             ``'mmqgn'`` so that registries look up mmqgn modules first.

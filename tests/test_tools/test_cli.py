@@ -2,30 +2,14 @@
 runs them (one short epoch of the tiny OIM model on synthetic data)."""
 import os.path as osp
 import pickle
-import subprocess
-import sys
 
 CONFIG = 'configs/oim/oim_tiny_synthetic.py'
 
 
-def _run(*args):
-    proc = subprocess.run([sys.executable, *args], capture_output=True,
-                          text=True)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout + proc.stderr
-
-
-def test_train_test_and_offline_evaluation(synthetic_root, tmp_path):
+def test_train_test_and_offline_evaluation(synthetic_root, tmp_path,
+                                           run_python, cuhk_data_options):
+    _run, data = run_python, cuhk_data_options
     root = str(synthetic_root / 'CUHK-SYSU') + '/'
-    data = [
-        f'train_dataloader.dataset.data_root={root}',
-        f'val_dataloader.dataset.data_root={root}',
-        f'val_evaluator.ann_file={root}annotations/test.json',
-        f'test_dataloader.dataset.data_root={root}',
-        f'test_evaluator.ann_file={root}annotations/test.json',
-        'test_dataloader.dataset.retrieval_sets=[G50]',
-        'test_evaluator.retrieval_sets=[G50]',
-    ]
     work_dir = str(tmp_path / 'work')
     _run('tools/train.py', CONFIG, '--work-dir', work_dir, '--cfg-options',
          *data, 'train_dataloader.dataset.indices=4',
