@@ -452,8 +452,14 @@ def test_padding_colour_after_normalisation(mode, expected):
     corner = x[:, -1, -1].numpy()
     want = -MEAN / STD if expected is None else np.zeros(3)
     np.testing.assert_allclose(corner, want, atol=0.01)
-    np.testing.assert_allclose(x[:, 0, 0].numpy(), (255 - MEAN) / STD,
+    # padded centred (GFN code): both corners are padding, the 8x8 image
+    # lies in the middle
+    np.testing.assert_allclose(x[:, 0, 0].numpy(), want, atol=0.01)
+    top = (out.shape[0] - 8) // 2
+    np.testing.assert_allclose(x[:, top, top].numpy(), (255 - MEAN) / STD,
                                atol=1e-4)
+    np.testing.assert_allclose(x[:, top + 7, top + 7].numpy(),
+                               (255 - MEAN) / STD, atol=1e-4)
 
 
 # ------------------------------------------------------------------ grid
