@@ -95,7 +95,9 @@ model = dict(
                 embed_dim=256,
                 scalar=30.0,
                 momentum=0.5,
-                loss_weight=1.0))),
+                loss_weight=1.0,
+                # NAE4PS: mean over labeled RoIs, no masking (§6.2)
+                normalize='labeled'))),
     train_cfg=dict(
         rpn=dict(
             assigner=dict(

@@ -120,7 +120,10 @@ model = dict(
                 embed_dim=embed_dim,
                 scalar=30.0,
                 momentum=0.5,
-                loss_weight=1.0))),
+                loss_weight=1.0,
+                # GFN code: divide by all foreground RoIs, mask empty rows
+                # (gfn_seqnext.md §2.7)
+                normalize='all'))),
     train_cfg=dict(
         rpn=dict(
             assigner=dict(
