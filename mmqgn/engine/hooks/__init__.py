@@ -1,4 +1,5 @@
 from .gfn_init_hook import GFNHeadsFromDetectorHook
+from .oim_table_hook import OIMTableSizeHook
 from .rng_state_hook import RNGStateHook
 
-__all__ = ['GFNHeadsFromDetectorHook', 'RNGStateHook']
+__all__ = ['GFNHeadsFromDetectorHook', 'OIMTableSizeHook', 'RNGStateHook']
