@@ -8,8 +8,8 @@ from .gfn_eval import (calibrate_gfn_threshold, entry_gfn_scores,
                        eval_gfn_set, gfn_negative_filtered, has_gfn,
                        scene_retrieval, score_from_code)
 from .predictions import (GalleryPredictions, PairPredictions,
-                          normalize_results, query_matrix, records_to_results,
-                          sample_to_record, to_numpy)
+                          normalize_results, pair_cut_scores, query_matrix,
+                          records_to_results, sample_to_record, to_numpy)
 from .reference import eval_detection_reference, eval_search_reference
 from .retrieval_set import (PersonSearchAnnotations, RetrievalSet,
                             resolve_retrieval_set)
@@ -21,6 +21,7 @@ __all__ = [
     'load_retrieval_sets', 'results_table', 'eval_detection',
     'GalleryPredictions', 'PairPredictions', 'normalize_results',
     'query_matrix', 'to_numpy', 'sample_to_record', 'records_to_results',
+    'pair_cut_scores',
     'eval_detection_reference',
     'eval_search_reference', 'PersonSearchAnnotations', 'RetrievalSet',
     'resolve_retrieval_set', 'SearchEvalResult', 'eval_search',

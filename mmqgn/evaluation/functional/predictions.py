@@ -91,7 +91,24 @@ def _as_dict(x):
     return dict(x)
 
 
-def sample_to_record(sample, det_thresh=0.5):
+#: which score of a pair detection the ``det_thresh`` cut applies to
+#: (qgn_qeeps.md D7): 'cls' the detector's person score (``scores``), 'sim'
+#: the pair similarity (``sims``, e.g. the QSimNet p_same).
+DET_SCORE_SOURCES = ('cls', 'sim')
+
+
+def pair_cut_scores(scores, sims, det_score_source='cls'):
+    """The (N,) scores of pair detections that ``det_thresh`` cuts:
+    ``scores`` for ``'cls'`` (the standard protocol), ``sims`` for
+    ``'sim'`` (D7; ranking is by ``sims`` either way)."""
+    if det_score_source not in DET_SCORE_SOURCES:
+        raise ValueError("det_score_source must be 'cls' (detector score) "
+                         f"or 'sim' (pair similarity), got "
+                         f'{det_score_source!r}')
+    return scores if det_score_source == 'cls' else sims
+
+
+def sample_to_record(sample, det_thresh=0.5, det_score_source='cls'):
     """One data sample (dict or DetDataSample) -> a compact record.
 
     Three kinds (see ``PersonSearchMetric``): gallery (``img_id``,
@@ -99,7 +116,8 @@ def sample_to_record(sample, det_thresh=0.5):
     (``is_query=True``, ``query_ann_id``, ``pred_instances.embeddings``) and
     pair (``query_ann_id`` with ``is_query`` False, ``img_id``,
     ``pred_instances`` with ``bboxes``, ``scores``, ``sims``). Arrays become
-    float32 numpy; detections are kept at ``score >= det_thresh``.
+    float32 numpy; detections are kept at ``score >= det_thresh`` (pairs:
+    the score chosen by ``det_score_source``, see :func:`pair_cut_scores`).
     """
     sample = _as_dict(sample)
     pred = _as_dict(sample.get('pred_instances')) or {}
@@ -118,13 +136,16 @@ def sample_to_record(sample, det_thresh=0.5):
                 rec[key] = to_numpy(sample[key], np.float32).reshape(-1)
         return rec
     scores = to_numpy(pred['scores'], np.float32).reshape(-1)
-    keep = scores >= det_thresh
+    is_pair = qid is not None and int(qid) >= 0
+    sims = to_numpy(pred['sims'], np.float32).reshape(-1) if is_pair \
+        else None
+    keep = (pair_cut_scores(scores, sims, det_score_source)
+            if is_pair else scores) >= det_thresh
     rec = {'img_id': int(sample['img_id']),
            'bboxes': to_numpy(pred['bboxes'], np.float32).reshape(-1, 4)[keep],
            'scores': scores[keep]}
-    if qid is not None and int(qid) >= 0:  # pair (query-guided model)
-        rec.update(kind='pair', ann_id=int(qid),
-                   sims=to_numpy(pred['sims'], np.float32).reshape(-1)[keep])
+    if is_pair:  # pair (query-guided model)
+        rec.update(kind='pair', ann_id=int(qid), sims=sims[keep])
         if sample.get('gfn_score') is not None:
             rec['gfn_score'] = float(to_numpy(sample['gfn_score']).reshape(
                 -1)[0])
@@ -317,7 +338,10 @@ class PairPredictions:
     Args:
         pairs (dict): ``{(ann_id, image_id): {'bboxes', 'scores', 'sims'}}``.
         anns (PersonSearchAnnotations): image id -> index.
-        det_thresh (float): detection score threshold (on ``scores``).
+        det_thresh (float): detection score threshold.
+        det_score_source (str): the score it applies to: ``'cls'``
+            (``scores``, default) or ``'sim'`` (``sims``), see
+            :func:`pair_cut_scores`.
 
     Attributes:
         n (P,), ptr (P + 1,): detections of pair p are rows
@@ -327,8 +351,9 @@ class PairPredictions:
         gfn_skipped (P,): the model skipped the pair (GFN filtering).
     """
 
-    def __init__(self, pairs, anns, det_thresh=0.5):
+    def __init__(self, pairs, anns, det_thresh=0.5, det_score_source='cls'):
         self.det_thresh = float(det_thresh)
+        self.det_score_source = det_score_source
         self.num_images = max(anns.num_images, 1)
         keys, boxes_l, scores_l, sims_l, gfn_l = [], [], [], [], []
         raw = [_pair_key(k) for k in pairs.keys()]
@@ -344,7 +369,8 @@ class PairPredictions:
             if not (boxes.shape[0] == scores.shape[0] == sims.shape[0]):
                 raise ValueError(f'pair (ann_id {ann_id}, image {img_id}): '
                                  'bboxes, scores and sims differ in length')
-            keep = scores >= self.det_thresh
+            keep = pair_cut_scores(scores, sims,
+                                   det_score_source) >= self.det_thresh
             if not keep.all():
                 scores, boxes, sims = scores[keep], boxes[keep], sims[keep]
             keys.append(ann_id * self.num_images + idx)
