@@ -197,3 +197,23 @@ def test_ddp_broadcasts_the_resized_table():
     expected = torch.zeros(4, 2)
     expected[2] = torch.tensor([0.6, 0.8])
     assert torch.equal(r0, expected) and torch.equal(r1, expected)
+
+
+class _Dataset:
+    """A training dataset without person identities (metainfo only)."""
+    metainfo = dict(classes=('person', ))
+
+    def full_init(self):
+        pass
+
+
+def test_dataset_without_a_count_fails_clearly():
+    from types import SimpleNamespace
+
+    from mmqgn.engine.hooks import OIMTableSizeHook
+    runner = SimpleNamespace(
+        model=_Net(), train_dataloader=SimpleNamespace(dataset=_Dataset()))
+    with pytest.raises(ValueError, match=r"_Dataset\) exposes no "
+                       r"metainfo\['num_person_ids'\]"):
+        OIMTableSizeHook().before_train(runner)
+    assert runner.model.oim.num_person_ids == 0

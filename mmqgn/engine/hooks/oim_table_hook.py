@@ -46,6 +46,7 @@ class OIMTableSizeHook(Hook):
         if not losses:
             return
         dataset = runner.train_dataloader.dataset
+        dataset.full_init()  # no-op unless built with lazy_init=True
         num = dataset.metainfo.get('num_person_ids')
         if num is None:
             raise ValueError(
