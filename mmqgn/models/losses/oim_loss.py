@@ -148,9 +148,9 @@ class OIMLoss(nn.Module):
             logits = self.scalar * self.similarities(x, labels)
             loss = F.cross_entropy(
                 logits, labels, ignore_index=IGNORE_LABEL, reduction='sum')
-            num = x.size(0) if self.normalize == 'all' else int(
-                (labels >= 0).sum())
-            loss = self.loss_weight * loss / max(num, 1)
+            num = x.new_tensor(x.size(0)) if self.normalize == 'all' \
+                else (labels >= 0).sum().to(x)  # no host sync
+            loss = self.loss_weight * loss / num.clamp(min=1)
         if self.training:
             self.update(x.detach(), labels)
         return loss
