@@ -32,7 +32,6 @@ random and the mAP meaningless (a warning says so).
         CKPT] [--models embedding query-guided] [--data-root DIR]
 """
 import argparse
-import json
 import os.path as osp
 import time
 from typing import Dict, List, Optional, Sequence
@@ -48,6 +47,7 @@ from mmqgn.evaluation.functional import (calibrate_gfn_threshold,
 from mmqgn.search import gfn_scores
 from mmqgn.structures import (PersonSearchAnnotations, RetrievalSet,
                               resolve_retrieval_set)
+from mmqgn.utils.json_io import CONVERTER_FIX, load_json
 
 EMBEDDING_CONFIG = 'configs/seqnext/seqnext-gfn_r50-w16_tiny_synthetic.py'
 MODELS = dict(embedding=('config', 'checkpoint', EMBEDDING_CONFIG),
@@ -135,8 +135,7 @@ def load_set(data_root: str,
     ann_file = osp.join(data_root, 'annotations', f'{partition}.json')
     path = resolve_retrieval_set(name, ann_file,
                                  osp.join(data_root, 'retrieval'))
-    with open(path) as f:
-        data = json.load(f)
+    data = load_json(path, CONVERTER_FIX)
     if num_queries is not None:
         data = dict(data, queries=data['queries'][:num_queries])
     if gallery_size is not None:

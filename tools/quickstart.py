@@ -6,7 +6,6 @@ untrained, and runs the person-search demo on a synthetic query. Everything
 it writes, the log included, lands in one output folder, named at the end.
 """
 import argparse
-import json
 import os
 import os.path as osp
 import subprocess
@@ -61,11 +60,13 @@ def evaluate(work_dir, checkpoint=None, results_file=None):
 
 def demo_inputs(out_dir):
     """The first G100 query of the synthetic test set and its gallery."""
+    from mmqgn.utils.json_io import CONVERTER_FIX, load_json
     root = osp.join(ROOT, DATA, 'CUHK-SYSU')
-    with open(osp.join(root, 'retrieval', 'G100.json')) as f:
-        query = json.load(f)['queries'][0]
-    with open(osp.join(root, 'annotations', 'test.json')) as f:
-        files = {im['id']: im['file_name'] for im in json.load(f)['images']}
+    query = load_json(osp.join(root, 'retrieval', 'G100.json'),
+                      CONVERTER_FIX)['queries'][0]
+    test = load_json(osp.join(root, 'annotations', 'test.json'),
+                     CONVERTER_FIX)
+    files = {im['id']: im['file_name'] for im in test['images']}
     gallery = osp.join(out_dir, 'demo_gallery')
     os.makedirs(gallery, exist_ok=True)
     for img_id in query['gallery']:

@@ -7,7 +7,10 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='DetVisualizationHook'))
+    visualization=dict(type='DetVisualizationHook'),
+    # OIM lookup table sized from (or checked against) the training
+    # annotations before training (gfn_seqnext.md decision 21)
+    oim_table=dict(type='OIMTableSizeHook'))
 # Checkpoints carry the random generators, so resumed runs are exact.
 custom_hooks = [dict(type='RNGStateHook')]
 

@@ -12,7 +12,8 @@ model = dict(
     qrpn_head=dict(roi_layer=dict(output_size=14)),
     roi_head=dict(
         reid_head=dict(
-            loss_reid=dict(num_person_ids=482, queue_size=500))))
+            # LUT rows from the training annotations (OIMTableSizeHook)
+            loss_reid=dict(num_person_ids=None, queue_size=500))))
 
 train_dataloader = dict(batch_size=1)
 custom_hooks = [dict(type='RNGStateHook'), dict(type='PairResampleHook')]

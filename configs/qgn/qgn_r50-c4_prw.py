@@ -13,7 +13,8 @@ _base_ = [
 model = dict(
     roi_head=dict(
         reid_head=dict(
-            loss_reid=dict(num_person_ids=482, queue_size=500))))
+            # LUT rows from the training annotations (OIMTableSizeHook)
+            loss_reid=dict(num_person_ids=None, queue_size=500))))
 
 train_dataloader = dict(batch_size=2)  # pairs (T2)
 custom_hooks = [dict(type='RNGStateHook'), dict(type='PairResampleHook')]

@@ -9,13 +9,14 @@ _base_ = [
     '../_base_/schedules/seqnext_sgd_30e.py', '../_base_/default_runtime.py'
 ]
 
-# OIM LUT = info.num_known_ids of the converted trainval.json: 483 for the
-# standardized PRW (Table 6, decision 21; SeqNet's data gives 482),
-# circular queue 500.
+# OIM LUT = info.num_known_ids of the converted trainval.json, read before
+# training: 483 for the standardized PRW (Table 6, decision 21; SeqNet's
+# data gives 482), circular queue 500.
 model = dict(
     roi_head=dict(
         reid_head=dict(
-            loss_reid=dict(num_person_ids=483, queue_size=500))))
+            # LUT rows from the training annotations (OIMTableSizeHook)
+            loss_reid=dict(num_person_ids=None, queue_size=500))))
 train_dataloader = dict(batch_size=12)
 # Warm-up over W = min(1000, 5704 // 12 - 1) = 474 iterations: end = W + 1.
 param_scheduler = [

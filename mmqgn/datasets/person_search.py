@@ -10,11 +10,11 @@ import os.path as osp
 from typing import List, Optional, Sequence
 
 from mmdet.datasets import BaseDetDataset
-from mmengine.fileio import load
 
 from mmqgn.registry import DATASETS
 from mmqgn.structures import (PersonSearchAnnotations, RetrievalSet,
                               resolve_retrieval_set)
+from mmqgn.utils.json_io import CONVERTER_FIX, load_json
 
 
 class AnnotationError(ValueError):
@@ -24,6 +24,10 @@ class AnnotationError(ValueError):
 @DATASETS.register_module()
 class PersonSearchDataset(BaseDetDataset):
     """Person search dataset (standardized COCO-style annotations).
+
+    ``metainfo['num_person_ids']``: the number of distinct known person ids
+    of ``ann_file`` (checked against its ``info.num_known_ids``), which
+    ``OIMTableSizeHook`` gives the OIM lookup table.
 
     Args:
         ann_file (str): Standardized annotation JSON (one partition).
@@ -46,10 +50,11 @@ class PersonSearchDataset(BaseDetDataset):
         super().__init__(*args, **kwargs)
 
     def load_data_list(self) -> List[dict]:
-        coco = load(self.ann_file)
+        coco = load_json(self.ann_file, CONVERTER_FIX)
         _check_coco(coco, self.ann_file)
         known = sorted({a['person_id'] for a in coco['annotations']
                         if a['person_id'] >= 0})
+        _check_num_known_ids(coco, len(known), self.ann_file)
         self._metainfo['num_person_ids'] = len(known)
         label_of = {pid: i for i, pid in enumerate(known)}
         images = {img['id']: img for img in coco['images']}
@@ -154,6 +159,18 @@ def _check_coco(coco: dict, ann_file: str) -> None:
         image_ids.add(img['id'])
     for ann in coco['annotations']:
         _check_annotation(ann, image_ids, ann_file)
+
+
+def _check_num_known_ids(coco: dict, num: int, ann_file: str) -> None:
+    """``info.num_known_ids`` (written by the converters) must be the number
+    of distinct known person ids of the annotations (it sizes the OIM
+    lookup table, gfn_seqnext.md decision 21); files without it pass."""
+    recorded = coco.get('info', {}).get('num_known_ids')
+    if recorded is not None and recorded != num:
+        raise AnnotationError(
+            f'{ann_file}: info.num_known_ids is {recorded} but the '
+            f'annotations hold {num} distinct known person ids; the file was '
+            'edited after conversion: re-run the dataset converter')
 
 
 def _check_annotation(ann: dict, image_ids: set, ann_file: str) -> None:

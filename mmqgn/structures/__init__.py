@@ -11,13 +11,15 @@ from here and never from each other for these types.
 
 Pure numpy: nothing here imports torch or an OpenMMLab package.
 """
-from .records import (RECORD_KINDS, normalize_results, pair_key,
-                      records_to_results, sample_to_record, to_numpy)
+from .records import (DET_SCORE_SOURCES, RECORD_KINDS, normalize_results,
+                      pair_cut_scores, pair_key, records_to_results,
+                      sample_to_record, to_numpy)
 from .retrieval_set import (PersonSearchAnnotations, RetrievalSet, load_json,
                             resolve_retrieval_set)
 
 __all__ = [
     'PersonSearchAnnotations', 'RetrievalSet', 'load_json',
     'resolve_retrieval_set', 'RECORD_KINDS', 'to_numpy', 'pair_key',
-    'normalize_results', 'sample_to_record', 'records_to_results'
+    'normalize_results', 'sample_to_record', 'records_to_results',
+    'DET_SCORE_SOURCES', 'pair_cut_scores'
 ]

@@ -27,7 +27,8 @@ import re
 import numpy as np
 
 __all__ = ['to_numpy', 'pair_key', 'normalize_results', 'sample_to_record',
-           'records_to_results', 'RECORD_KINDS']
+           'records_to_results', 'RECORD_KINDS', 'DET_SCORE_SOURCES',
+           'pair_cut_scores']
 
 def to_numpy(x, dtype=None):
     """Tensor / array / list -> numpy array (CPU), optionally cast."""
@@ -107,7 +108,24 @@ def _as_dict(x):
     return dict(x)
 
 
-def sample_to_record(sample, det_thresh=0.5):
+#: which score of a pair detection the ``det_thresh`` cut applies to
+#: (qgn_qeeps.md D7): 'cls' the detector's person score (``scores``), 'sim'
+#: the pair similarity (``sims``, e.g. the QSimNet p_same).
+DET_SCORE_SOURCES = ('cls', 'sim')
+
+
+def pair_cut_scores(scores, sims, det_score_source='cls'):
+    """The (N,) scores of pair detections that ``det_thresh`` cuts:
+    ``scores`` for ``'cls'`` (the standard protocol), ``sims`` for
+    ``'sim'`` (D7; ranking is by ``sims`` either way)."""
+    if det_score_source not in DET_SCORE_SOURCES:
+        raise ValueError("det_score_source must be 'cls' (detector score) "
+                         f"or 'sim' (pair similarity), got "
+                         f'{det_score_source!r}')
+    return scores if det_score_source == 'cls' else sims
+
+
+def sample_to_record(sample, det_thresh=0.5, det_score_source='cls'):
     """One data sample (dict or DetDataSample) -> a compact record.
 
     Three kinds (see ``PersonSearchMetric``): gallery (``img_id``,
@@ -115,7 +133,8 @@ def sample_to_record(sample, det_thresh=0.5):
     (``is_query=True``, ``query_ann_id``, ``pred_instances.embeddings``) and
     pair (``query_ann_id`` with ``is_query`` False, ``img_id``,
     ``pred_instances`` with ``bboxes``, ``scores``, ``sims``). Arrays become
-    float32 numpy; detections are kept at ``score >= det_thresh``.
+    float32 numpy; detections are kept at ``score >= det_thresh`` (pairs:
+    the score chosen by ``det_score_source``, see :func:`pair_cut_scores`).
     """
     sample = _as_dict(sample)
     pred = _as_dict(sample.get('pred_instances')) or {}
@@ -134,13 +153,16 @@ def sample_to_record(sample, det_thresh=0.5):
                 rec[key] = to_numpy(sample[key], np.float32).reshape(-1)
         return rec
     scores = to_numpy(pred['scores'], np.float32).reshape(-1)
-    keep = scores >= det_thresh
+    is_pair = qid is not None and int(qid) >= 0
+    sims = to_numpy(pred['sims'], np.float32).reshape(-1) if is_pair \
+        else None
+    keep = (pair_cut_scores(scores, sims, det_score_source)
+            if is_pair else scores) >= det_thresh
     rec = {'img_id': int(sample['img_id']),
            'bboxes': to_numpy(pred['bboxes'], np.float32).reshape(-1, 4)[keep],
            'scores': scores[keep]}
-    if qid is not None and int(qid) >= 0:  # pair (query-guided model)
-        rec.update(kind='pair', ann_id=int(qid),
-                   sims=to_numpy(pred['sims'], np.float32).reshape(-1)[keep])
+    if is_pair:  # pair (query-guided model)
+        rec.update(kind='pair', ann_id=int(qid), sims=sims[keep])
         if sample.get('gfn_score') is not None:
             rec['gfn_score'] = float(to_numpy(sample['gfn_score']).reshape(
                 -1)[0])

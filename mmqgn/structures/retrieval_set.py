@@ -16,18 +16,21 @@ many boxes of the person are there, is this the first time g is listed for
 the query) is precomputed once here, as flat arrays over all
 ``(query, gallery entry)`` pairs. Pure numpy; no torch / mmdet needed.
 """
-import json
 import os.path as osp
 
 import numpy as np
+
+from mmqgn.utils.json_io import CONVERTER_FIX
+from mmqgn.utils.json_io import load_json as _load_json
 
 __all__ = ['PersonSearchAnnotations', 'RetrievalSet', 'load_json',
            'resolve_retrieval_set']
 
 
 def load_json(path):
-    with open(path, 'r') as f:
-        return json.load(f)
+    """A converter-written JSON (mmqgn/utils/json_io.py: a truncated or
+    malformed file gives an error naming it)."""
+    return _load_json(path, CONVERTER_FIX)
 
 
 class PersonSearchAnnotations:

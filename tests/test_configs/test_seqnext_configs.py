@@ -32,12 +32,14 @@ ABL = osp.join(SEQNEXT, 'ablations')
 BASELINE = osp.join(ABL, 'seqnext-gfn_baseline_prw.py')
 CONFIGS = sorted(glob.glob(osp.join(SEQNEXT, '**', '*.py'), recursive=True))
 TINY = osp.join(SEQNEXT, 'seqnext_tiny_synthetic.py')
-#: (backbone, dataset) -> (optimizer, lr, weight decay, batch, OIM LUT, CQ)
+#: (backbone, dataset) -> (optimizer, lr, weight decay, batch, OIM LUT, CQ);
+#: PRW's LUT is None: sized from the training annotations before training
+#: (OIMTableSizeHook; 483 for the standardized PRW)
 FINAL = {
     ('convnext-b', 'cuhk-sysu'): ('Adam', 1e-4, 0.0, 8, 5532, 5000),
-    ('convnext-b', 'prw'): ('Adam', 1e-4, 0.0, 8, 483, 500),
+    ('convnext-b', 'prw'): ('Adam', 1e-4, 0.0, 8, None, 500),
     ('r50', 'cuhk-sysu'): ('SGD', 3e-3, 5e-4, 12, 5532, 5000),
-    ('r50', 'prw'): ('SGD', 3e-3, 5e-4, 12, 483, 500),
+    ('r50', 'prw'): ('SGD', 3e-3, 5e-4, 12, None, 500),
 }
 #: trainval scenes (Table 6), all annotated
 TRAIN_SCENES = {'cuhk-sysu': 11206, 'prw': 5704}
@@ -192,6 +194,10 @@ def test_final_models_build(backbone, gfn):
     assert head.embed_dim == 2048
     assert head.proj_res4[0].in_features == c4
     assert head.proj_res5[0].in_features == c5
+    # PRW: an empty table until the training set sizes it (483 rows for
+    # the standardized PRW), 2048-d
+    assert head.loss_reid.lut.shape == (0, 2048)
+    head.loss_reid.set_num_person_ids(483)
     assert head.loss_reid.lut.shape == (483, 2048)
     assert model.rpn_head.num_base_priors == 15
     n_head = sum(p.numel() for p in model.roi_head.shared_head.parameters())
@@ -452,8 +458,14 @@ def test_padding_colour_after_normalisation(mode, expected):
     corner = x[:, -1, -1].numpy()
     want = -MEAN / STD if expected is None else np.zeros(3)
     np.testing.assert_allclose(corner, want, atol=0.01)
-    np.testing.assert_allclose(x[:, 0, 0].numpy(), (255 - MEAN) / STD,
+    # padded centred (GFN code): both corners are padding, the 8x8 image
+    # lies in the middle
+    np.testing.assert_allclose(x[:, 0, 0].numpy(), want, atol=0.01)
+    top = (out.shape[0] - 8) // 2
+    np.testing.assert_allclose(x[:, top, top].numpy(), (255 - MEAN) / STD,
                                atol=1e-4)
+    np.testing.assert_allclose(x[:, top + 7, top + 7].numpy(),
+                               (255 - MEAN) / STD, atol=1e-4)
 
 
 # ------------------------------------------------------------------ grid

@@ -131,13 +131,38 @@ def test_rsc_hand_computed_window(monkeypatch):
 
 
 def test_pad_to_min_size():
+    # centred as the GFN code (albumentations PadIfNeeded): 50 rows short
+    # -> 25 above, 25 below (the bottom-only padding of before is gone)
     t = TRANSFORMS.build(dict(type='PadToMinSize', min_size=350, pad_val=0))
     r = t(make_results([[0, 0, 10, 10]], [0]))
     assert r['img'].shape == (350, 400, 3) and r['img_shape'] == (350, 400)
-    assert (r['img'][300:] == 0).all() and r['img'][299, 5, 0] == 5
-    np.testing.assert_allclose(r['gt_bboxes'].numpy(), [[0, 0, 10, 10]])
+    assert (r['img'][:25] == 0).all() and (r['img'][325:] == 0).all()
+    assert tuple(r['img'][25, 5]) == (5, 0, 7)  # original pixel (0, 5)
+    assert tuple(r['img'][324, 5]) == (5, 299 % 256, 7)  # (299, 5)
+    np.testing.assert_allclose(r['gt_bboxes'].numpy(), [[0, 25, 10, 35]])
     r = PadToMinSize(min_size=100, pad_val=(1, 2, 3))(make_results([], []))
     assert r['img'].shape == (300, 400, 3)
+
+
+def test_pad_to_min_size_centres_odd_differences_like_pad_if_needed():
+    """300 x 400 -> 405 x 405: 105 rows short -> 52 above, 53 below; 5
+    columns short -> 2 left, 3 right; the box and the homography follow."""
+    r = PadToMinSize(min_size=405, pad_val=(1, 2, 3))(
+        make_results([[40, 30, 80, 130]], [0]))
+    img = r['img']
+    assert img.shape == (405, 405, 3) and r['pad_shape'] == (405, 405)
+    fill = np.array([1, 2, 3], np.uint8)
+    assert (img[:52] == fill).all() and (img[52 + 300:] == fill).all()
+    assert len(img[52 + 300:]) == 53
+    assert (img[:, :2] == fill).all() and (img[:, 2 + 400:] == fill).all()
+    assert img[:, 2 + 400:].shape[1] == 3
+    # original pixel (y, x) lands at (y + 52, x + 2)
+    np.testing.assert_array_equal(
+        img[52:352, 2:402], make_results([], [])['img'])
+    np.testing.assert_allclose(r['gt_bboxes'].numpy(), [[42, 82, 82, 182]])
+    assert tuple(img[82, 42]) == (40, 30, 7)  # the box's top-left pixel
+    np.testing.assert_allclose(
+        r['homography_matrix'], [[1, 0, 2], [0, 1, 52], [0, 0, 1]])
 
 
 def test_visibility_70_percent_box():

@@ -12,6 +12,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import mmqgn.engine.loops.query_major_loop as qml
+from mmqgn.evaluation.functional import eval_search_reference
 from mmqgn.models.backbones.qsse_resnet import QSSE, QSSEBottleneck
 from mmqgn.registry import LOOPS
 from mmqgn.utils import register_all_modules, setup_cpu_distributed
@@ -196,10 +197,17 @@ def test_each_image_passes_the_pipeline_once(batched):
 
 
 def test_metrics_from_pair_samples(batched):
-    _, metrics = batched
-    for key in ('mAP', 'top1', 'top5', 'top10'):
-        value = metrics[f'person_search/{SET}/{key}']
-        assert 0.0 <= value <= 1.0
+    loop, metrics = batched
+    # the metric equals the loop-based reference evaluation of the pair
+    # records the loop produced (det_thresh 0 as in the evaluator)
+    ref = eval_search_reference(
+        loop.rset, pairs=_pairs(loop.evaluator.samples), det_thresh=0.0)
+    assert ref.num_queries == len(loop.rset) == 6
+    assert metrics[f'person_search/{SET}/mAP'] == pytest.approx(ref.mAP,
+                                                               abs=1e-6)
+    for k in (1, 5, 10):
+        assert metrics[f'person_search/{SET}/top{k}'] == pytest.approx(
+            ref.top(k), abs=1e-6)
     assert metrics['person_search/det/recall'] > 0  # gallery records seen
 
 

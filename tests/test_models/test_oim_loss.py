@@ -1,4 +1,5 @@
-"""OIMLoss: logits, masking, "divide by all" mean, table updates, AMP, DDP."""
+"""OIMLoss: logits, masking, the "divide by all" (GFN) and labeled-only
+(NAE4PS) means, table updates, AMP, DDP."""
 import math
 import socket
 
@@ -45,6 +46,78 @@ def test_logits_and_loss_match_hand_computation():
     loss.backward()
     # masked columns carry no gradient: sample 1 only sees LUT[1] and CQ[0]
     assert torch.isfinite(x.grad).all()
+    # d loss / d x_i = S / N sum_j (p_ij - y_ij) W_j over the written
+    # columns j only (LUT[0], LUT[1], CQ[0]); the unlabeled sample gets none
+    rows = {0: [1.0, 0.0], 1: [0.0, 1.0], 3: [0.6, 0.8]}
+    assert torch.allclose(x.grad, _hand_grad(expected, [0, 2, None], rows,
+                                              num=3), atol=1e-6)
+    assert torch.equal(x.grad[2], torch.zeros(2))
+
+
+def _hand_grad(sims, targets, rows, num):
+    """S / num * sum over the columns in ``rows`` (column -> its LUT/CQ
+    row) of (softmax(S sims_i)_j - [j == y_i]) * row_j; no gradient for an
+    unlabeled sample (target None)."""
+    grads = []
+    for i, target in enumerate(targets):
+        g = [0.0, 0.0]
+        if target is not None:
+            logits = [S * v for v in sims[i].tolist()]
+            z = sum(math.exp(v) for v in logits)
+            for j, row in rows.items():
+                coef = math.exp(logits[j]) / z - (j == target)
+                g = [a + S / num * coef * r for a, r in zip(g, row)]
+        grads.append(g)
+    return torch.tensor(grads)
+
+
+def test_nae4ps_rule_means_over_labeled_and_masks_nothing():
+    """normalize='labeled' (qgn_qeeps.md §6.2): raw cosines, empty rows
+    read 0; the mean over the 2 labeled samples, not over all 3."""
+    oim = _oim(normalize='labeled')
+    oim.lut[0] = torch.tensor([1.0, 0.0])
+    oim.lut[1] = torch.tensor([0.0, 1.0])  # row 2 never written
+    oim.queue[0] = torch.tensor([0.6, 0.8])  # queue row 1 empty
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], requires_grad=True)
+    labels = torch.tensor([0, 2, -1])
+    oim.eval()
+    sims = oim.similarities(x, labels)
+    expected = torch.tensor([
+        [1.0, 0.0, 0.0, 0.6, 0.0],  # empty columns: plain cosine 0
+        [0.0, 1.0, 0.0, 0.8, 0.0],  # own empty row: 0, not +1
+        [0.6, 0.8, 0.0, 1.0, 0.0],
+    ])
+    assert torch.allclose(sims, expected)
+    loss = oim(x, labels)
+    hand = (_ce([S * v for v in expected[0].tolist()], 0) +
+            _ce([S * v for v in expected[1].tolist()], 2)) / 2
+    assert loss.item() == pytest.approx(hand, rel=1e-5)
+    loss.backward()
+    rows = {0: [1.0, 0.0], 1: [0.0, 1.0], 3: [0.6, 0.8]}
+    assert torch.allclose(x.grad, _hand_grad(expected, [0, 2, None], rows,
+                                              num=2), atol=1e-6)
+    # the same inputs under the GFN rule give a different loss
+    gfn = _oim()
+    gfn.load_state_dict(oim.state_dict())
+    gfn.eval()
+    assert gfn(x, labels).item() != pytest.approx(loss.item(), rel=1e-3)
+
+
+def test_nae4ps_rule_updates_tables_like_the_gfn_rule():
+    feats = F.normalize(torch.randn(5, 2), dim=1)
+    labels = torch.tensor([0, -1, 2, 0, -1])
+    tables = []
+    for normalize in ('all', 'labeled'):
+        oim = _oim(normalize=normalize)
+        oim(feats, labels)
+        tables.append(oim.state_dict())
+    for key in tables[0]:
+        assert torch.equal(tables[0][key], tables[1][key]), key
+
+
+def test_normalize_must_be_known():
+    with pytest.raises(ValueError, match="'all' .*'labeled'.*'mean'"):
+        _oim(normalize='mean')
 
 
 def test_loss_weight_and_scalar():

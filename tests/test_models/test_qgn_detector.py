@@ -152,11 +152,24 @@ def test_loss_keys_finite_and_gradients(switches):
     for name, p in model.named_parameters():
         if p.requires_grad:
             assert p.grad is not None, name
-    for prefix in ('qrpn_head.', 'roi_head.qsimnet.', 'backbone.layer1'):
+    prefixes = ['backbone.layer1']  # trainable: frozen_stages=-1
+    if model.with_qrpn:
+        prefixes.append('qrpn_head.')
+    if model.with_qsimnet:
+        prefixes.append('roi_head.qsimnet.')
+    if has_qsse:
+        prefixes.append('backbone.layer1.0.qsse.')
+    for prefix in prefixes:
         grads = [p.grad.abs().sum() for n, p in model.named_parameters()
                  if n.startswith(prefix) and p.grad is not None]
-        if grads:
-            assert sum(grads) > 0, prefix
+        assert grads, f'no parameter of {prefix} got a gradient'
+        assert sum(grads) > 0, prefix
+    # a switched-off module has no parameters at all
+    for prefix, on in (('qrpn_head.', model.with_qrpn),
+                       ('roi_head.qsimnet.', model.with_qsimnet)):
+        if not on:
+            assert not any(n.startswith(prefix)
+                           for n, _ in model.named_parameters()), prefix
 
 
 def test_qsimnet_targets_follow_the_query_identity():

@@ -27,7 +27,6 @@ Writes to ``--out-dir`` (default ``<RESULTS without extension>_eval``):
 import argparse
 import csv
 import glob
-import json
 import os
 import os.path as osp
 import pickle
@@ -37,6 +36,7 @@ import numpy as np
 import mmqgn.evaluation.functional as F
 from mmqgn.structures import (PersonSearchAnnotations, records_to_results,
                               sample_to_record)
+from mmqgn.utils.json_io import CONVERTER_FIX, RESULTS_FIX, load_json
 
 CUHK_SETS = ('G50', 'G100', 'G500', 'G1000', 'G2000', 'G4000', 'GFull')
 PRW_SETS = ('test', 'same_cam', 'cross_cam')
@@ -78,8 +78,7 @@ def parse_args(argv=None):
 def load_results(path, F, det_thresh):
     """Results dict from a pickle / JSON file (dict or list of samples)."""
     if path.endswith('.json'):
-        with open(path) as f:
-            data = json.load(f)
+        data = load_json(path, RESULTS_FIX)
     else:
         with open(path, 'rb') as f:
             data = pickle.load(f)
@@ -101,8 +100,7 @@ def default_sets(retrieval_dir, ann_file, dataset):
         return found
     out = []
     for name, path in sorted(present.items()):
-        with open(path) as f:
-            set_ann = json.load(f).get('ann_file')
+        set_ann = load_json(path, CONVERTER_FIX).get('ann_file')
         if not set_ann or osp.basename(set_ann) == osp.basename(ann_file):
             out.append(name)
     return out

@@ -1,7 +1,9 @@
 # OIM person search: Faster R-CNN C4 on ResNet-50 + identity branch + OIM
 # loss (qgn_qeeps.md §2 with the NAE4PS values of §2.2, §6, §14 D1/D8/D10).
 # Sizes of the OIM tables are per dataset: override
-# model.roi_head.reid_head.loss_reid.{num_person_ids,queue_size}.
+# model.roi_head.reid_head.loss_reid.{num_person_ids,queue_size}
+# (num_person_ids=None: the known pids of the training annotations, sized
+# before training by OIMTableSizeHook of default_runtime.py).
 norm_cfg = dict(type='BN', requires_grad=False)
 pretrained = 'torchvision://resnet50'
 
@@ -95,7 +97,9 @@ model = dict(
                 embed_dim=256,
                 scalar=30.0,
                 momentum=0.5,
-                loss_weight=1.0))),
+                loss_weight=1.0,
+                # NAE4PS: mean over labeled RoIs, no masking (§6.2)
+                normalize='labeled'))),
     train_cfg=dict(
         rpn=dict(
             assigner=dict(

@@ -5,7 +5,8 @@
 # default_runtime.py imports mmqgn, which registers every module used here.
 # Sizes of the OIM tables are per dataset: override
 # model.roi_head.reid_head.loss_reid.{num_person_ids,queue_size}
-# (CUHK-SYSU 5532 / 5000, PRW: the known pids of the training split / 500).
+# (CUHK-SYSU 5532 / 5000, PRW: None / 500; num_person_ids=None takes the
+# known pids of the training split from its annotations, OIMTableSizeHook).
 # ``gfn_cfg`` (below) is the final Gallery Filter Network of §3 / §4.3;
 # a leaf config attaches it with
 #   model = dict(type='SeqNeXtWithGFN', gfn=_base_.gfn_cfg)
@@ -120,7 +121,10 @@ model = dict(
                 embed_dim=embed_dim,
                 scalar=30.0,
                 momentum=0.5,
-                loss_weight=1.0))),
+                loss_weight=1.0,
+                # GFN code: divide by all foreground RoIs, mask empty rows
+                # (gfn_seqnext.md §2.7)
+                normalize='all'))),
     train_cfg=dict(
         rpn=dict(
             assigner=dict(

@@ -22,7 +22,6 @@ import mmcv
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
-from mmdet.datasets.transforms import Pad
 from mmdet.structures.bbox import autocast_box_type
 
 from mmqgn.registry import TRANSFORMS
@@ -269,13 +268,17 @@ class RandomSafeCrop(BaseTransform):
 
 
 @TRANSFORMS.register_module()
-class PadToMinSize(Pad):
-    """Pad (bottom/right) to at least ``min_size`` x ``min_size``.
+class PadToMinSize(BaseTransform):
+    """Pad, centred, to at least ``min_size`` x ``min_size``.
 
     gfn_seqnext.md §4.2: ``rrc`` pads to crop² with the mean colour,
-    ``rrc2`` to (3 crop)² with black (0 in 0-255 pixel space). Larger images
-    are left as they are; boxes do not move. ``img_shape`` and ``pad_shape``
-    become the padded shape (as with mmdet ``Pad``).
+    ``rrc2`` to (3 crop)² with black (0 in 0-255 pixel space). As in the GFN
+    code (albumentations ``PadIfNeeded``, position ``center``), a side short
+    by ``d`` pixels gets ``d // 2`` before (top / left) and the rest after,
+    so the image lies in the middle and RSC can zoom out into borders on
+    all four sides. Boxes and ``homography_matrix`` move with the image;
+    ``img_shape`` and ``pad_shape`` become the padded shape. Larger images
+    are left as they are.
 
     Args:
         min_size (int): minimal height and width.
@@ -287,9 +290,31 @@ class PadToMinSize(Pad):
                  pad_val: Union[float, Sequence[float]] = 0) -> None:
         if not isinstance(pad_val, (int, float)):
             pad_val = tuple(pad_val)
-        super().__init__(size=(min_size, min_size),
-                         pad_val=dict(img=pad_val, seg=255))
         self.min_size = min_size
+        self.pad_val = pad_val
+
+    def transform(self, results: dict) -> dict:
+        img = results['img']
+        h, w = img.shape[:2]
+        dh, dw = max(self.min_size - h, 0), max(self.min_size - w, 0)
+        top, left = dh // 2, dw // 2
+        if dh or dw:
+            img = mmcv.impad(
+                img, padding=(left, top, dw - left, dh - top),
+                pad_val=self.pad_val)
+            if results.get('gt_bboxes') is not None:
+                results['gt_bboxes'].translate_([left, top])
+            _compose_homography(
+                results,
+                np.array([[1, 0, left], [0, 1, top], [0, 0, 1]], np.float32))
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['pad_shape'] = img.shape[:2]
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(min_size={self.min_size}, '
+                f'pad_val={self.pad_val})')
 
 
 @TRANSFORMS.register_module()

@@ -6,9 +6,9 @@ here so that ``from mmqgn.evaluation.functional import RetrievalSet`` keeps
 working. New code imports them from ``mmqgn.structures``.
 """
 from mmqgn.structures import (PersonSearchAnnotations, RetrievalSet,
-                              normalize_results, records_to_results,
-                              resolve_retrieval_set, sample_to_record,
-                              to_numpy)
+                              normalize_results, pair_cut_scores,
+                              records_to_results, resolve_retrieval_set,
+                              sample_to_record, to_numpy)
 from .ap_utils import (average_precision, legacy_iou, legacy_iou_matrix,
                        legacy_iou_np, stable_desc_argsort)
 from .api import (evaluate_person_search, format_table, load_retrieval_sets,
@@ -27,6 +27,7 @@ __all__ = [
     'load_retrieval_sets', 'results_table', 'eval_detection',
     'GalleryPredictions', 'PairPredictions', 'normalize_results',
     'query_matrix', 'to_numpy', 'sample_to_record', 'records_to_results',
+    'pair_cut_scores',
     'eval_detection_reference',
     'eval_search_reference', 'PersonSearchAnnotations', 'RetrievalSet',
     'resolve_retrieval_set', 'SearchEvalResult', 'eval_search',

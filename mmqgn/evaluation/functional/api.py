@@ -92,7 +92,7 @@ def evaluate_person_search(results, ann_file, retrieval_sets=('G100', ),
                            outfile_prefix=None, return_details=False,
                            annotations=None, print_table=True,
                            max_chunk_entries=4_000_000, gfn_thr=None,
-                           gfn_recall=0.99):
+                           gfn_recall=0.99, det_score_source='cls'):
     """Evaluate person search (retrieval + detection) from a results dict.
 
     Args:
@@ -105,6 +105,11 @@ def evaluate_person_search(results, ann_file, retrieval_sets=('G100', ),
             ``retrieval_dir``, default ``dirname(ann_file)/../retrieval``),
             paths, :class:`RetrievalSet` objects or (key, RetrievalSet).
         det_thresh (float): detection score threshold (search and detection).
+        det_score_source (str): pair form: the score ``det_thresh`` cuts in
+            the search evaluation, ``'cls'`` (the detector's person score,
+            default, the standard protocol) or ``'sim'`` (the pair
+            similarity; qgn_qeeps.md D7). The detection metrics always cut
+            the gallery records' detector scores.
         legacy (bool): legacy protocol quirks (default) or corrected.
         topk (Sequence[int]): top-k accuracies to report.
         eval_detection (bool): also compute the detection metrics on the
@@ -149,7 +154,7 @@ def evaluate_person_search(results, ann_file, retrieval_sets=('G100', ),
     pairs_raw = results.get('pairs')
     gallery = GalleryPredictions(gallery_raw, anns, det_thresh) \
         if gallery_raw else None
-    pairs = PairPredictions(pairs_raw, anns, det_thresh) \
+    pairs = PairPredictions(pairs_raw, anns, det_thresh, det_score_source) \
         if pairs_raw else None
     if mode == 'auto':
         if pairs is not None:

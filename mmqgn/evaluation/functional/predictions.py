@@ -10,7 +10,7 @@ the vectorised evaluator; they exist only for evaluation, so they stay in
 """
 import numpy as np
 
-from mmqgn.structures import pair_key, to_numpy
+from mmqgn.structures import pair_cut_scores, pair_key, to_numpy
 
 __all__ = ['GalleryPredictions', 'PairPredictions', 'query_matrix']
 
@@ -151,7 +151,10 @@ class PairPredictions:
     Args:
         pairs (dict): ``{(ann_id, image_id): {'bboxes', 'scores', 'sims'}}``.
         anns (PersonSearchAnnotations): image id -> index.
-        det_thresh (float): detection score threshold (on ``scores``).
+        det_thresh (float): detection score threshold.
+        det_score_source (str): the score it applies to: ``'cls'``
+            (``scores``, default) or ``'sim'`` (``sims``), see
+            :func:`pair_cut_scores`.
 
     Attributes:
         n (P,), ptr (P + 1,): detections of pair p are rows
@@ -161,8 +164,9 @@ class PairPredictions:
         gfn_skipped (P,): the model skipped the pair (GFN filtering).
     """
 
-    def __init__(self, pairs, anns, det_thresh=0.5):
+    def __init__(self, pairs, anns, det_thresh=0.5, det_score_source='cls'):
         self.det_thresh = float(det_thresh)
+        self.det_score_source = det_score_source
         self.num_images = max(anns.num_images, 1)
         keys, boxes_l, scores_l, sims_l, gfn_l = [], [], [], [], []
         raw = [pair_key(k) for k in pairs.keys()]
@@ -178,7 +182,8 @@ class PairPredictions:
             if not (boxes.shape[0] == scores.shape[0] == sims.shape[0]):
                 raise ValueError(f'pair (ann_id {ann_id}, image {img_id}): '
                                  'bboxes, scores and sims differ in length')
-            keep = scores >= self.det_thresh
+            keep = pair_cut_scores(scores, sims,
+                                   det_score_source) >= self.det_thresh
             if not keep.all():
                 scores, boxes, sims = scores[keep], boxes[keep], sims[keep]
             keys.append(ann_id * self.num_images + idx)

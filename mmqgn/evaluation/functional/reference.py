@@ -16,7 +16,7 @@ the fast implementation, see docs in :mod:`.search_eval`):
 """
 import numpy as np
 
-from mmqgn.structures import to_numpy
+from mmqgn.structures import pair_cut_scores, to_numpy
 from .ap_utils import average_precision, legacy_iou, stable_desc_argsort
 from .search_eval import SearchEvalResult
 
@@ -25,7 +25,8 @@ __all__ = ['eval_search_reference', 'eval_detection_reference']
 
 def eval_search_reference(rset, gallery=None, queries=None, pairs=None, *,
                           det_thresh=0.5, legacy=True, topk=(1, 5, 10),
-                          mode='auto', query_subset=None):
+                          mode='auto', query_subset=None,
+                          det_score_source='cls'):
     """Loop implementation of :func:`eval_search` (same arguments, raw dicts).
 
     Args:
@@ -89,12 +90,14 @@ def eval_search_reference(rset, gallery=None, queries=None, pairs=None, *,
                                    f'prediction for query ann_id {ann_id} '
                                    f'and gallery image id {gallery_imid}')
                 scores = to_numpy(pred['scores'], np.float32).ravel()
-                inds = np.where(scores >= det_thresh)[0]
+                sim = to_numpy(pred['sims'], np.float32).ravel()
+                cut = pair_cut_scores(scores, sim, det_score_source)
+                inds = np.where(cut >= det_thresh)[0]
                 if len(inds) == 0:
                     continue
                 det = to_numpy(pred['bboxes'], np.float32).reshape(-1, 4)
                 det = det[inds]
-                sim = to_numpy(pred['sims'], np.float32).ravel()[inds]
+                sim = sim[inds]
             else:
                 if gallery_imid not in gallery:
                     raise KeyError(f'retrieval set {rset.name}: no gallery '

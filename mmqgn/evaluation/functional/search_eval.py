@@ -164,13 +164,13 @@ def greedy_match(sims, det_boxes, gt_boxes, gt_thresh):
 
 
 def prepare_sources(gallery=None, queries=None, pairs=None, anns=None,
-                    det_thresh=0.5):
+                    det_thresh=0.5, det_score_source='cls'):
     """Wrap raw dicts into :class:`GalleryPredictions` /
     :class:`PairPredictions` (objects already wrapped pass through)."""
     if gallery is not None and not isinstance(gallery, GalleryPredictions):
         gallery = GalleryPredictions(gallery, anns, det_thresh)
     if pairs is not None and not isinstance(pairs, PairPredictions):
-        pairs = PairPredictions(pairs, anns, det_thresh)
+        pairs = PairPredictions(pairs, anns, det_thresh, det_score_source)
     return gallery, queries, pairs
 
 
@@ -254,7 +254,8 @@ def eval_search(rset, gallery=None, queries=None, pairs=None, *,
                 det_thresh=0.5, legacy=True, topk=(1, 5, 10),
                 max_chunk_entries=4_000_000, dense_threshold=0.3,
                 dense_max_elems=32_000_000, mode='auto', progress=None,
-                backend='numpy', entry_weight=None, entry_drop=None):
+                backend='numpy', entry_weight=None, entry_drop=None,
+                det_score_source='cls'):
     """Evaluate one retrieval set (fast, vectorised).
 
     Args:
@@ -267,6 +268,9 @@ def eval_search(rset, gallery=None, queries=None, pairs=None, *,
         det_thresh (float): detections kept at ``score >= det_thresh``.
         legacy (bool): legacy quirks (default) or corrected protocol.
         topk (tuple[int]): k for the top-k accuracies.
+        det_score_source (str): pair form, raw dict ``pairs``: the score the
+            cut applies to, ``'cls'`` (default) or ``'sim'`` (D7,
+            :func:`pair_cut_scores`).
         max_chunk_entries (int): (query, detection) entries per chunk
             (memory ~ 40 bytes each).
         dense_threshold (float): use one GEMM against all gallery detections
@@ -296,7 +300,7 @@ def eval_search(rset, gallery=None, queries=None, pairs=None, *,
     anns = rset.anns
     rset.check_nonempty()
     gallery, queries, pairs = prepare_sources(gallery, queries, pairs, anns,
-                                              det_thresh)
+                                              det_thresh, det_score_source)
     if mode == 'auto':
         mode = 'pair' if pairs is not None else 'embedding'
     nq = len(rset)

@@ -7,8 +7,8 @@ from mmengine.fileio import dump, get_local_path
 from mmengine.logging import MMLogger
 
 from mmqgn.registry import METRICS
-from mmqgn.structures import (PersonSearchAnnotations, records_to_results,
-                              sample_to_record)
+from mmqgn.structures import (PersonSearchAnnotations, pair_cut_scores,
+                              records_to_results, sample_to_record)
 from ..functional import evaluate_person_search, load_retrieval_sets
 
 
@@ -90,6 +90,10 @@ class PersonSearchMetric(BaseMetric):
             pass it here.
         gfn_recall (float): recall of positive scenes of the calibrated
             threshold. Default 0.99.
+        det_score_source (str): pair samples of query-guided models: which
+            score ``det_thresh`` applies to in the search evaluation,
+            ``'cls'`` (the detector's person score, default) or ``'sim'``
+            (the pair similarity, e.g. QSimNet p_same; qgn_qeeps.md D7).
     """
     default_prefix: Optional[str] = 'person_search'
 
@@ -108,7 +112,8 @@ class PersonSearchMetric(BaseMetric):
                  prefix: Optional[str] = 'person_search',
                  backend_args: Optional[dict] = None,
                  gfn_thr: Optional[float] = None,
-                 gfn_recall: float = 0.99) -> None:
+                 gfn_recall: float = 0.99,
+                 det_score_source: str = 'cls') -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         if isinstance(retrieval_sets, str):
             retrieval_sets = [retrieval_sets]
@@ -128,6 +133,8 @@ class PersonSearchMetric(BaseMetric):
         self.backend_args = backend_args
         self.gfn_thr = None if gfn_thr is None else float(gfn_thr)
         self.gfn_recall = float(gfn_recall)
+        pair_cut_scores(None, None, det_score_source)  # validates it
+        self.det_score_source = det_score_source
         self._anns = None
         self._sets = None
 
@@ -151,7 +158,8 @@ class PersonSearchMetric(BaseMetric):
     def process(self, data_batch, data_samples: Sequence) -> None:
         """Store the predictions of a batch (CPU numpy, float32)."""
         for sample in data_samples:
-            self.results.append(sample_to_record(sample, self.det_thresh))
+            self.results.append(sample_to_record(sample, self.det_thresh,
+                                                 self.det_score_source))
 
     def compute_metrics(self, results: list) -> dict:
         logger = MMLogger.get_current_instance()
@@ -169,4 +177,5 @@ class PersonSearchMetric(BaseMetric):
             eval_detection=self.eval_detection, mode=self.mode,
             logger=logger, outfile_prefix=outfile_prefix,
             annotations=self._annotations(), gfn_thr=self.gfn_thr,
-            gfn_recall=self.gfn_recall)
+            gfn_recall=self.gfn_recall,
+            det_score_source=self.det_score_source)

@@ -174,6 +174,18 @@ class QSSEResNet(ResNet):
             qsse_init_bias=self.qsse_init_bias,
             **kwargs)
 
+    def _freeze_stages(self) -> None:
+        """mmdet's freezing of the stem and ``layer1..frozen_stages``, but
+        QSSE always trains (qgn_qeeps.md §3.3, D2: QSSE in every block is
+        learned, also in res2 whose ResNet weights ``frozen_stages=1`` keeps
+        fixed). Called in ``__init__`` and by every ``train(mode)``; QSSE
+        has no normalisation layer, its mode follows the backbone's."""
+        super()._freeze_stages()
+        for module in self.modules():
+            if isinstance(module, QSSE):
+                module.train(self.training)
+                module.requires_grad_(True)
+
     @property
     def query_guided(self) -> bool:
         """True iff some block has a QSSE, i.e. each stream's features

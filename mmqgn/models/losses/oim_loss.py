@@ -1,8 +1,11 @@
 """Online Instance Matching loss (Xiao et al., CVPR 2017).
 
-qgn_qeeps.md §6 (formula and defaults), gfn_seqnext.md §2.7 (masking of
-empty rows, "divide by all" mean) and §8.1 item 16 (tables as buffers).
+qgn_qeeps.md §6 (formula and defaults; §6.2 the NAE4PS rule of the OIM
+baseline of QGN/QEEPS), gfn_seqnext.md §2.7 (the GFN rule: masking of empty
+rows, "divide by all" mean) and §8.1 item 16 (tables as buffers).
 """
+from typing import Optional
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -20,49 +23,120 @@ class OIMLoss(nn.Module):
 
     ``x`` (N, D) are L2-normalised embeddings of foreground RoIs and
     ``labels`` (N,) their OIM indices (0 .. num_person_ids - 1, or -1 for an
-    unlabeled person). With V = LUT (L, D) and U = CQ (Q, D)::
+    unlabeled person). With V = LUT (L, D), U = CQ (Q, D) and M labeled
+    samples among the N::
 
         logits = scalar * [x V^T || x U^T]            # (N, L + Q)
-        loss = sum_{labeled i} CE(logits_i, y_i) / N  # "divide by all"
+        loss = sum_{labeled i} CE(logits_i, y_i) / N  # normalize='all'
+        loss = sum_{labeled i} CE(logits_i, y_i) / M  # normalize='labeled'
 
-    Never-written (all-zero) LUT columns read -1, except +1 at a sample's own
-    empty row; empty CQ columns read -1 (gfn_seqnext.md §2.7). After the
+    The two rules of the two reference implementations:
+
+    - ``'all'``: the GFN/SeqNeXt code (gfn_seqnext.md §2.7): divide by all N
+      foreground RoIs, unlabeled included, and mask never-written (all-zero)
+      columns: an empty LUT column reads -1, except +1 at a sample's own
+      empty row; an empty CQ column reads -1 (constants, no gradient).
+    - ``'labeled'``: NAE4PS, the OIM baseline that QGN and QEEPS build on
+      (qgn_qeeps.md §6.2): the mean over the M labeled RoIs (cross-entropy
+      with an ignore index), no masking (an empty row gives cosine 0).
+
+    On CUHK-SYSU 27% of the training boxes are labeled (gfn_seqnext.md
+    §5.3), so ``'all'`` weighs the term about 0.3x of ``'labeled'``. After the
     forward pass (no grad; gathered over all ranks so that every rank keeps
     the same tables): ``V[y] <- normalize(m V[y] + (1 - m) x)`` for labeled
     samples, in order; unlabeled samples enter U first-in first-out. The
     table maths runs in float32 even under autocast.
 
     Args:
-        num_person_ids (int): LUT rows L, the number of known training
-            identities (CUHK-SYSU 5532, PRW 482).
+        num_person_ids (int, optional): LUT rows L, the number of known
+            training identities (CUHK-SYSU 5532, PRW 483 in the standardized
+            data). None: taken from the training set before training
+            (:meth:`set_num_person_ids`, called by ``OIMTableSizeHook`` with
+            ``num_person_ids`` of the dataset's metainfo, i.e. the converted
+            annotation file; gfn_seqnext.md decision 21), or from the
+            checkpoint that is loaded first.
         queue_size (int): CQ rows Q (CUHK-SYSU 5000, PRW 500); 0 disables it.
         embed_dim (int): D. Defaults to 256.
         scalar (float): inverse temperature. Defaults to 30.
         momentum (float): LUT momentum m. Defaults to 0.5.
         loss_weight (float): Defaults to 1.0.
+        normalize (str): ``'all'`` (GFN/SeqNeXt rule) or ``'labeled'``
+            (NAE4PS rule of the OIM/QGN/QEEPS papers), see above. Defaults
+            to ``'all'``.
     """
 
     def __init__(self,
-                 num_person_ids: int,
+                 num_person_ids: Optional[int],
                  queue_size: int,
                  embed_dim: int = 256,
                  scalar: float = 30.0,
                  momentum: float = 0.5,
-                 loss_weight: float = 1.0) -> None:
+                 loss_weight: float = 1.0,
+                 normalize: str = 'all') -> None:
         super().__init__()
-        if num_person_ids <= 0 or queue_size < 0:
-            raise ValueError('OIMLoss needs num_person_ids > 0 and '
+        if normalize not in ('all', 'labeled'):
+            raise ValueError("OIMLoss normalize must be 'all' (GFN) or "
+                             f"'labeled' (NAE4PS), got {normalize!r}")
+        self.normalize = normalize
+        if (num_person_ids is not None
+                and num_person_ids <= 0) or queue_size < 0:
+            raise ValueError('OIMLoss needs num_person_ids > 0 (or None) and '
                              f'queue_size >= 0, got {num_person_ids} and '
                              f'{queue_size}')
-        self.num_person_ids = num_person_ids
+        self._sized_from_data = num_person_ids is None
         self.queue_size = queue_size
         self.embed_dim = embed_dim
         self.scalar = scalar
         self.momentum = momentum
         self.loss_weight = loss_weight
-        self.register_buffer('lut', torch.zeros(num_person_ids, embed_dim))
+        self.register_buffer('lut', torch.zeros(num_person_ids or 0,
+                                                embed_dim))
         self.register_buffer('queue', torch.zeros(queue_size, embed_dim))
         self.register_buffer('queue_ptr', torch.zeros((), dtype=torch.long))
+
+    @property
+    def num_person_ids(self) -> int:
+        """L, the LUT rows (0 while a data-sized table is not sized yet)."""
+        return self.lut.size(0)
+
+    def set_num_person_ids(self, num: int, source: str = 'the data') -> None:
+        """Size a ``num_person_ids=None`` LUT to ``num`` rows (all empty);
+        the tensor object is kept (``.data`` is replaced) for wrappers that
+        hold references to the buffers (DDP broadcasts the new one).
+
+        An already sized table (from the config or a loaded checkpoint)
+        is checked instead: a data-sized one must equal ``num``, a
+        config-sized one must hold ``num`` rows (more rows only stay
+        empty). ``source`` names where ``num`` comes from, for the error.
+        """
+        if num <= 0:
+            raise ValueError(f'OIMLoss: {source} gives {num} known '
+                             'identities; the OIM lookup table needs >= 1')
+        rows = self.num_person_ids
+        if rows == 0:
+            self.lut.data = self.lut.new_zeros(num, self.embed_dim)
+            return
+        if rows < num or (self._sized_from_data and rows != num):
+            if self._sized_from_data:
+                origin, fix = 'from the loaded checkpoint', (
+                    'the checkpoint was trained on other data; load one '
+                    'trained on this training set')
+            else:
+                origin, fix = 'num_person_ids of the config', (
+                    'set model.roi_head.reid_head.loss_reid.num_person_ids='
+                    'None to size the table from the training annotations')
+            raise ValueError(
+                f'OIMLoss: the lookup table has {rows} rows ({origin}), but '
+                f'there are {num} known identities in {source}: {fix}')
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """A data-sized LUT not sized yet takes the checkpoint's size (a
+        test run, or a resume before ``OIMTableSizeHook`` checks it)."""
+        lut = state_dict.get(prefix + 'lut')
+        if self._sized_from_data and self.num_person_ids == 0 and \
+                lut is not None:
+            self.lut.data = self.lut.new_zeros(lut.shape)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, x: Tensor, labels: Tensor) -> Tensor:
         """Loss of ``x`` (N, D) with ``labels`` (N,); updates the tables
@@ -74,21 +148,26 @@ class OIMLoss(nn.Module):
             logits = self.scalar * self.similarities(x, labels)
             loss = F.cross_entropy(
                 logits, labels, ignore_index=IGNORE_LABEL, reduction='sum')
-            loss = self.loss_weight * loss / max(x.size(0), 1)
+            num = x.new_tensor(x.size(0)) if self.normalize == 'all' \
+                else (labels >= 0).sum().to(x)  # no host sync
+            loss = self.loss_weight * loss / num.clamp(min=1)
         if self.training:
             self.update(x.detach(), labels)
         return loss
 
     def similarities(self, x: Tensor, labels: Tensor) -> Tensor:
-        """Masked cosine similarities [x V^T || x U^T], shape (N, L + Q)."""
+        """Cosine similarities [x V^T || x U^T], shape (N, L + Q); empty
+        rows masked when ``normalize='all'``."""
         # clones: autograd keeps them while the buffers change in update()
         lut_sims = x.mm(self.lut.t().clone())
+        queue_sims = x.mm(self.queue.t().clone())
+        if self.normalize == 'labeled':
+            return torch.cat([lut_sims, queue_sims], dim=1)
         empty = (self.lut.abs().sum(dim=1) == 0).expand_as(lut_sims)
         own = F.one_hot(labels.clamp(min=0), self.num_person_ids).bool()
         own &= (labels >= 0)[:, None]
         fill = own.to(x) * 2 - 1  # +1 on a sample's own row, else -1
         lut_sims = torch.where(empty, fill, lut_sims)
-        queue_sims = x.mm(self.queue.t().clone())
         empty_q = (self.queue.abs().sum(dim=1) == 0).expand_as(queue_sims)
         queue_sims = torch.where(empty_q, -torch.ones_like(queue_sims),
                                  queue_sims)
@@ -131,6 +210,13 @@ class OIMLoss(nn.Module):
         self.queue_ptr.fill_((ptr + num) % size)
 
     def _check_labels(self, labels: Tensor) -> None:
+        if self.num_person_ids == 0:
+            raise ValueError(
+                'OIMLoss: num_person_ids=None but the lookup table was never '
+                'sized: add dict(type=\'OIMTableSizeHook\') to the hooks '
+                '(configs/_base_/default_runtime.py has it) or call '
+                'set_num_person_ids() with the number of known training '
+                'identities')
         if labels.numel() == 0:
             return
         high, low = int(labels.max()), int(labels.min())
@@ -146,7 +232,8 @@ class OIMLoss(nn.Module):
     def extra_repr(self) -> str:
         return (f'num_person_ids={self.num_person_ids}, '
                 f'queue_size={self.queue_size}, embed_dim={self.embed_dim}, '
-                f'scalar={self.scalar}, momentum={self.momentum}')
+                f'scalar={self.scalar}, momentum={self.momentum}, '
+                f'normalize={self.normalize!r}')
 
 
 def _occurrence_index(labels: Tensor) -> Tensor:
