@@ -59,9 +59,8 @@ RUNNER_CONSTRUCTORS = MMQGNRegistry(
     'runner constructor', parent=MMDET_RUNNER_CONSTRUCTORS)
 LOOPS = MMQGNRegistry(
     'loop', parent=MMDET_LOOPS, locations=['mmqgn.engine'])
-# PairResampleHook is defined beside the pair dataset it resamples.
 HOOKS = MMQGNRegistry(
-    'hook', parent=MMDET_HOOKS, locations=['mmqgn.engine', 'mmqgn.datasets'])
+    'hook', parent=MMDET_HOOKS, locations=['mmqgn.engine'])
 
 DATASETS = MMQGNRegistry(
     'dataset', parent=MMDET_DATASETS, locations=['mmqgn.datasets'])

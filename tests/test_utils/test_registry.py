@@ -14,7 +14,7 @@ ROOT = osp.normpath(osp.join(osp.dirname(__file__), '..', '..'))
 LOOKUPS = [
     ('VISUALIZERS', 'DetLocalVisualizer', 'mmdet.visualization'),
     ('HOOKS', 'DetVisualizationHook', 'mmdet.engine.hooks'),
-    ('HOOKS', 'PairResampleHook', 'mmqgn.datasets'),
+    ('HOOKS', 'PairResampleHook', 'mmqgn.engine.hooks'),
     ('HOOKS', 'RNGStateHook', 'mmqgn.engine'),
     ('TRANSFORMS', 'PackDetInputs', 'mmdet.datasets.transforms'),
     ('TRANSFORMS', 'PackPersonSearchInputs', 'mmqgn.datasets.transforms'),
