@@ -84,6 +84,33 @@ def test_config_builds_with_copied_heads():
     assert type(gfn.scene_head) is type(model.roi_head.shared_head)
 
 
+@pytest.mark.parametrize('path', [GFN_TINY, SEQNEXT_TINY])
+def test_copied_heads_start_identical_after_init_weights(path):
+    """gfn_seqnext.md §3.2: the GFN's scene / embedding heads are copies of
+    the person heads and start identical, also after ``init_weights``
+    (which draws each module's weights anew), sharing no parameter."""
+    model = _build(_cfg(path))
+    for src, dst in ((model.roi_head.shared_head, model.gfn.scene_head),
+                     (model.roi_head.reid_head, model.gfn.emb_head)):
+        own = dst.state_dict()
+        state = {k: v for k, v in src.state_dict().items() if k in own}
+        assert state.keys() == own.keys()
+        assert any(v.is_floating_point() and v.abs().sum() > 0
+                   for v in own.values())
+        for key, value in state.items():
+            assert torch.equal(own[key], value), key
+    # a head given in the config is the GFN's own: not overwritten
+    cfg = _cfg()
+    cfg.gfn.emb_head = dict(type='PersonEmbeddingHead',
+                            in_channels=tuple(
+                                cfg.roi_head.reid_head.in_channels),
+                            embed_dim=256)
+    own = _build(cfg)
+    assert own.gfn_copied_heads == ('scene_head', )
+    assert not torch.equal(own.gfn.emb_head.proj_res5[0].weight,
+                           own.roi_head.reid_head.proj_res5[0].weight)
+
+
 def test_loss_gfn_finite_and_gradients_reach_scene_head_and_backbone():
     model = _build(_cfg()).train()
     inputs, samples = _four_scenes()

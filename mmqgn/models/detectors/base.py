@@ -16,13 +16,15 @@ Filter Network head (gfn_seqnext.md §3, §8.1 decisions 1-2, 8-9, 11).
 ``gfn=None`` gives the plain detector (same parameters, losses, outputs).
 ``scene_head`` / ``emb_head`` left out of ``gfn`` are copies of the RoI
 head's conv5 ``shared_head`` and of its ``reid_head`` without the OIM loss
-(§3.2): built at construction, sharing no parameter.
+(§3.2): built at construction, sharing no parameter, and set equal to the
+detector's heads again after ``init_weights`` (§3.2 and its checklist: they
+start identical; otherwise ``init_weights`` would redraw each copy).
 
 The RoI head must be a :class:`PersonSearchRoIHead` (public
 ``embed_boxes``, ``prototypes``, ``reid_head.copy_without_loss``).
 """
 import copy
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 from mmdet.models.detectors import TwoStageDetector
@@ -93,11 +95,21 @@ class PersonSearchDetector(TwoStageDetector):
     def _build_gfn(self, cfg: dict) -> GalleryFilterNetwork:
         """Build the GFN; missing heads are copies of the person modules."""
         cfg = copy.deepcopy(dict(cfg))
+        self.gfn_copied_heads = tuple(
+            name for name in ('scene_head', 'emb_head')
+            if cfg.get(name) is None)
         if cfg.get('scene_head') is None:
             cfg['scene_head'] = self.roi_head.shared_head
         if cfg.get('emb_head') is None:
             cfg['emb_head'] = self.roi_head.reid_head.copy_without_loss()
         return MODELS.build(cfg)
+
+    def init_weights(self) -> None:
+        """mmengine's ``init_weights``, then the GFN heads that are copies
+        are set equal to the detector's heads again."""
+        super().init_weights()
+        if self.with_gfn:
+            self.copy_person_heads_to_gfn(self.gfn_copied_heads)
 
     @property
     def with_gfn(self) -> bool:
@@ -114,13 +126,17 @@ class PersonSearchDetector(TwoStageDetector):
         return None if thr is None else float(thr)
 
     @torch.no_grad()
-    def copy_person_heads_to_gfn(self) -> int:
+    def copy_person_heads_to_gfn(
+            self, heads: Sequence[str] = ('scene_head', 'emb_head')) -> int:
         """Copy ``roi_head.shared_head`` -> ``gfn.scene_head`` and
-        ``roi_head.reid_head`` (no OIM table) -> ``gfn.emb_head``, tensors of
-        equal name and shape; returns the number of tensors copied."""
+        ``roi_head.reid_head`` (no OIM table) -> ``gfn.emb_head`` (those of
+        ``heads``), tensors of equal name and shape; returns the number of
+        tensors copied."""
+        sources = dict(scene_head=self.roi_head.shared_head,
+                       emb_head=self.roi_head.reid_head)
         copied = 0
-        for src, dst in ((self.roi_head.shared_head, self.gfn.scene_head),
-                         (self.roi_head.reid_head, self.gfn.emb_head)):
+        for name in heads:
+            src, dst = sources[name], getattr(self.gfn, name)
             own = dst.state_dict()
             state = {k: v for k, v in src.state_dict().items()
                      if k in own and own[k].shape == v.shape}
