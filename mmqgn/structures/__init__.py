@@ -11,8 +11,9 @@ from here and never from each other for these types.
 
 Pure numpy: nothing here imports torch or an OpenMMLab package.
 """
-from .records import (DET_SCORE_SOURCES, RECORD_KINDS, normalize_results,
-                      pair_cut_scores, pair_key, records_to_results,
+from .records import (DET_SCORE_SOURCES, PAIR_PRED_KEYS, RECORD_KINDS,
+                      empty_pair_sample, normalize_results, pair_cut_scores,
+                      pair_key, pair_sample, records_to_results,
                       sample_to_record, to_numpy)
 from .retrieval_set import (PersonSearchAnnotations, RetrievalSet, load_json,
                             resolve_retrieval_set)
@@ -21,5 +22,6 @@ __all__ = [
     'PersonSearchAnnotations', 'RetrievalSet', 'load_json',
     'resolve_retrieval_set', 'RECORD_KINDS', 'to_numpy', 'pair_key',
     'normalize_results', 'sample_to_record', 'records_to_results',
-    'DET_SCORE_SOURCES', 'pair_cut_scores'
+    'DET_SCORE_SOURCES', 'pair_cut_scores', 'PAIR_PRED_KEYS', 'pair_sample',
+    'empty_pair_sample'
 ]

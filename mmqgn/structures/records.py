@@ -28,7 +28,9 @@ import numpy as np
 
 __all__ = ['to_numpy', 'pair_key', 'normalize_results', 'sample_to_record',
            'records_to_results', 'RECORD_KINDS', 'DET_SCORE_SOURCES',
-           'pair_cut_scores']
+           'pair_cut_scores', 'PAIR_PRED_KEYS', 'pair_sample',
+           'empty_pair_sample']
+
 
 def to_numpy(x, dtype=None):
     """Tensor / array / list -> numpy array (CPU), optionally cast."""
@@ -220,3 +222,41 @@ _OPTIONAL = {'pair': ('sims', 'gfn_score', 'gfn_skipped'),
              'gallery': ('embeddings', 'scene_embedding', 'gfn_skipped')}
 
 RECORD_KINDS = ('gallery', 'query', 'pair')
+
+
+#: ``pred_instances`` fields a pair sample keeps (embeddings are dropped:
+#: pairs are ranked by ``sims``; this keeps resume files small).
+PAIR_PRED_KEYS = ('bboxes', 'scores', 'sims', 'labels')
+
+
+def pair_sample(sample, as_gallery=False):
+    """A predicted pair data sample of a query-guided model -> the plain
+    sample dict (CPU numpy) that :func:`sample_to_record` reads and the
+    query-major loop's resume file stores: ``img_id``, ``query_ann_id``,
+    ``is_query=False``, ``pred_instances`` (:data:`PAIR_PRED_KEYS`).
+
+    ``as_gallery`` makes it a plain gallery detection sample
+    (``query_ann_id=-1``, no ``sims``) for the detection metric.
+    """
+    pred = sample.pred_instances
+    inst = {k: to_numpy(pred.get(k)) for k in PAIR_PRED_KEYS
+            if pred.get(k) is not None}
+    qid = int(sample.metainfo['query_ann_id'])
+    if as_gallery:
+        inst.pop('sims', None)
+        qid = -1
+    return dict(img_id=int(sample.metainfo['img_id']), query_ann_id=qid,
+                is_query=False, pred_instances=inst)
+
+
+def empty_pair_sample(img_id, query_ann_id):
+    """The sample dict of a gallery image whose pair forward was skipped:
+    empty predictions (with ``sims`` for a pair, ``query_ann_id >= 0``;
+    without for a gallery detection sample, ``query_ann_id=-1``)."""
+    inst = dict(bboxes=np.zeros((0, 4), np.float32),
+                scores=np.zeros((0, ), np.float32),
+                labels=np.zeros((0, ), np.int64))
+    if query_ann_id >= 0:
+        inst['sims'] = np.zeros((0, ), np.float32)
+    return dict(img_id=int(img_id), query_ann_id=int(query_ann_id),
+                is_query=False, pred_instances=inst)

@@ -4,7 +4,6 @@ through the searcher, the search API and the query-major loop (2 processes
 included), with its own reuse giving the reference pair forward's
 results."""
 import os
-import os.path as osp
 import socket
 
 import numpy as np
@@ -14,7 +13,7 @@ from mmengine.runner import Runner
 
 from mmqgn.apis import SearchMatch, search
 from mmqgn.models.detectors import QueryGuidedDetector, pair_forward
-from mmqgn.registry import LOOPS, MODELS
+from mmqgn.registry import LOOPS
 from mmqgn.search import Searcher
 from mmqgn.utils import register_all_modules, setup_cpu_distributed
 from test_query_major_loop import _cfg as query_major_cfg

@@ -1,10 +1,9 @@
 from .query_major_loop import (PairBatchLoader, PipelineCache,
                                QueryMajorTestLoop, expanded_pairs)
-from .query_set import QuerySetData, compact_sample, skipped_sample
+from .query_set import QuerySetData
 from .resume import ResumeFile, read_resume_file
 
 __all__ = [
     'QueryMajorTestLoop', 'PairBatchLoader', 'PipelineCache', 'QuerySetData',
-    'compact_sample', 'skipped_sample', 'expanded_pairs', 'ResumeFile',
-    'read_resume_file'
+    'expanded_pairs', 'ResumeFile', 'read_resume_file'
 ]

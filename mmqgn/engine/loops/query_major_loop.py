@@ -21,15 +21,15 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import TestLoop
 from mmengine.utils import ProgressBar
 
-from mmqgn.evaluation.functional import RetrievalSet
 from mmqgn.registry import LOOPS
 from mmqgn.search import FROM_CONFIG, LRUCache, Searcher
-from .query_set import QuerySetData, compact_sample, skipped_sample
+from mmqgn.structures import RetrievalSet, empty_pair_sample, pair_sample
+from .query_set import QuerySetData
 from .resume import ResumeFile, read_resume_file
 
 __all__ = [
     'QueryMajorTestLoop', 'PairBatchLoader', 'PipelineCache',
-    'compact_sample', 'skipped_sample', 'expanded_pairs', 'read_resume_file'
+    'expanded_pairs', 'read_resume_file'
 ]
 
 #: the LRU cache of pipeline outputs (before the searcher had its own).
@@ -230,7 +230,7 @@ class QueryMajorTestLoop(TestLoop):
         for chunk in self._chunks(gal_ids):
             outputs = self.run_iter(self._iter, q, chunk)
             self._iter += 1
-            batch = [compact_sample(s) for s in outputs]
+            batch = [pair_sample(s) for s in outputs]
             if score_of is not None:
                 for rec in batch:
                     rec.update(gfn_score=score_of[rec['img_id']],
@@ -272,11 +272,11 @@ class QueryMajorTestLoop(TestLoop):
         qid = int(self.rset.query_ann_ids[q])
         records = []
         for img_id in gal_ids:
-            rec = skipped_sample(img_id, qid)
+            rec = empty_pair_sample(img_id, qid)
             rec.update(gfn_score=score_of[img_id], gfn_skipped=True)
             records.append(rec)
         records += [
-            skipped_sample(img_id, -1) for img_id in gal_ids
+            empty_pair_sample(img_id, -1) for img_id in gal_ids
             if self.det_owner.get(int(img_id)) == q
         ]
         return records
@@ -289,7 +289,7 @@ class QueryMajorTestLoop(TestLoop):
             img_id = int(sample.metainfo['img_id'])
             if self.det_owner.get(img_id) == q and img_id not in emitted:
                 emitted.add(img_id)
-                records.append(compact_sample(sample, as_gallery=True))
+                records.append(pair_sample(sample, as_gallery=True))
         return records
 
     # -------------------------------------------------------- statistics

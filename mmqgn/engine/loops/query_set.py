@@ -1,17 +1,11 @@
 """The data side of :class:`QueryMajorTestLoop`: one retrieval set over a
-test dataset (query and gallery pipeline outputs by id, detection owners)
-and the records the loop gives the metric."""
+test dataset (query and gallery pipeline outputs by id, detection
+owners)."""
 import os.path as osp
 from typing import Dict
 
-import numpy as np
-
-from mmqgn.evaluation.functional import (PersonSearchAnnotations, RetrievalSet,
-                                         resolve_retrieval_set)
-
-#: ``pred_instances`` fields kept for the metric (embeddings are dropped:
-#: pair samples are ranked by ``sims``; this keeps the resume file small).
-PRED_KEYS = ('bboxes', 'scores', 'sims', 'labels')
+from mmqgn.structures import (PersonSearchAnnotations, RetrievalSet,
+                              resolve_retrieval_set)
 
 
 class QuerySetData:
@@ -67,39 +61,3 @@ class QuerySetData:
                 owner.setdefault(int(img_id), q)
         return owner
 
-
-def compact_sample(sample, as_gallery: bool = False) -> dict:
-    """A predicted pair sample -> a plain dict of CPU numpy arrays (the form
-    ``PersonSearchMetric`` reads and the resume file stores).
-
-    ``as_gallery`` makes it a plain gallery detection record
-    (``query_ann_id=-1``, no ``sims``) for the detection metric.
-    """
-    pred = sample.pred_instances
-    inst = {
-        k: pred.get(k).detach().cpu().numpy()
-        for k in PRED_KEYS if pred.get(k) is not None
-    }
-    qid = int(sample.metainfo['query_ann_id'])
-    if as_gallery:
-        inst.pop('sims', None)
-        qid = -1
-    return dict(img_id=int(sample.metainfo['img_id']),
-                query_ann_id=qid,
-                is_query=False,
-                pred_instances=inst)
-
-
-def skipped_sample(img_id: int, query_ann_id: int) -> dict:
-    """The record of a gallery image whose pair forward was skipped: empty
-    predictions (with ``sims`` for a pair, ``query_ann_id >= 0``; without
-    for a gallery detection record, ``query_ann_id=-1``)."""
-    inst = dict(bboxes=np.zeros((0, 4), np.float32),
-                scores=np.zeros((0, ), np.float32),
-                labels=np.zeros((0, ), np.int64))
-    if query_ann_id >= 0:
-        inst['sims'] = np.zeros((0, ), np.float32)
-    return dict(img_id=int(img_id),
-                query_ann_id=int(query_ann_id),
-                is_query=False,
-                pred_instances=inst)

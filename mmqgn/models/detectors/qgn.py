@@ -11,7 +11,7 @@ query-guided interface (:class:`QueryGuidedDetector`) and the optional
 Gallery Filter Network on the unguided pass are in
 :class:`QGNSearchMixin` (``qgn_search.py``).
 """
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from mmdet.structures import SampleList
