@@ -1,7 +1,5 @@
 """OIM training through MMEngine's Runner: 2-process DDP (gloo) keeps the
 OIM tables identical on every rank, and resuming is exact."""
-import os
-import socket
 
 import pytest
 import torch
@@ -9,6 +7,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from mmqgn.utils import register_all_modules, setup_cpu_distributed
+from two_ranks import run_two_ranks, set_dist_env
 
 register_all_modules(init_default_scope=False)
 CONFIG = 'configs/oim/oim_tiny_synthetic.py'
@@ -40,16 +39,8 @@ def _small_subset(cfg, n):
     cfg.train_dataloader.dataset.indices = n
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def _ddp_worker(rank, port, data_root, work_dir, results):
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE='2',
-                      MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
-    torch.set_num_threads(1)
+    set_dist_env(rank, port)
     cfg = _cfg(data_root, work_dir, f'ddp{rank}')
     _small_subset(cfg, 4)
     cfg.launcher = 'pytorch'
@@ -64,15 +55,8 @@ def _ddp_worker(rank, port, data_root, work_dir, results):
 
 def test_ddp_two_processes_keep_oim_tables_identical(synthetic_root,
                                                       tmp_path):
-    mp = torch.multiprocessing.get_context('spawn')
-    with mp.Manager() as manager:
-        results = manager.dict()
-        torch.multiprocessing.start_processes(
-            _ddp_worker,
-            args=(_free_port(), synthetic_root / 'CUHK-SYSU', tmp_path,
-                  results),
-            nprocs=2, start_method='spawn')
-        r0, r1 = dict(results[0]), dict(results[1])
+    r0, r1 = map(dict, run_two_ranks(_ddp_worker,
+                                     synthetic_root / 'CUHK-SYSU', tmp_path))
     for key in OIM_BUFFERS:
         assert torch.equal(r0['oim'][key], r1['oim'][key]), key
     written = r0['oim']['lut'].norm(dim=1) > 0

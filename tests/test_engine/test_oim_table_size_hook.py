@@ -4,7 +4,6 @@ records info.num_known_ids, PRWDataset exposes it, OIMTableSizeHook sizes a
 ``num_person_ids=None`` table before training; resume is exact, DDP keeps
 the resized buffer, and wrong counts fail clearly."""
 import json
-import socket
 
 import pytest
 import torch
@@ -16,6 +15,7 @@ from mmqgn.datasets import PRWDataset
 from mmqgn.datasets.person_search import AnnotationError
 from mmqgn.models import OIMLoss
 from mmqgn.utils import register_all_modules
+from two_ranks import run_two_ranks
 
 register_all_modules(init_default_scope=False)
 CONFIG = 'configs/oim/oim_tiny_synthetic.py'
@@ -160,12 +160,6 @@ class _Net(nn.Module):
         return self.fc(x).sum()
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def _ddp_worker(rank, port, results):
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
@@ -187,13 +181,7 @@ def test_ddp_broadcasts_the_resized_table():
     buffer (torch's DDP re-reads the module's buffers before each sync;
     set_num_person_ids also keeps the tensor object, for wrappers that hold
     the old references)."""
-    mp = torch.multiprocessing.get_context('spawn')
-    with mp.Manager() as manager:
-        results = manager.dict()
-        torch.multiprocessing.start_processes(
-            _ddp_worker, args=(_free_port(), results), nprocs=2,
-            start_method='spawn')
-        r0, r1 = results[0], results[1]
+    r0, r1 = run_two_ranks(_ddp_worker)
     expected = torch.zeros(4, 2)
     expected[2] = torch.tensor([0.6, 0.8])
     assert torch.equal(r0, expected) and torch.equal(r1, expected)

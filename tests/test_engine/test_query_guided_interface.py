@@ -4,7 +4,6 @@ through the searcher, the search API and the query-major loop (2 processes
 included), with its own reuse giving the reference pair forward's
 results."""
 import os
-import socket
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from mmqgn.search import Searcher
 from mmqgn.utils import register_all_modules, setup_cpu_distributed
 from test_query_major_loop import _cfg as query_major_cfg
 from toy_query_guided import ToyQueryGuided
+from two_ranks import run_two_ranks, set_dist_env
 
 register_all_modules(init_default_scope=False)
 PREPROCESSOR = dict(type='PairDataPreprocessor',
@@ -146,16 +146,8 @@ def test_searcher_and_api_rank_by_the_pair_sims(runner):
     np.testing.assert_allclose(sims, want, rtol=1e-4, atol=1e-5)
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def _ddp_worker(rank, port, data_root, work_dir, results):
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE='2',
-                      MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
-    torch.set_num_threads(1)
+    set_dist_env(rank, port)
     os.chdir(work_dir)
     cfg = _cfg(data_root, work_dir, name=f'toy_qg_ddp{rank}')
     cfg.launcher = 'pytorch'
@@ -167,15 +159,8 @@ def _ddp_worker(rank, port, data_root, work_dir, results):
 
 def test_two_ranks_give_the_single_process_metrics(runner, tmp_path):
     single, _ = _run(runner, _loop(runner))
-    mp = torch.multiprocessing.get_context('spawn')
-    with mp.Manager() as manager:
-        results = manager.dict()
-        torch.multiprocessing.start_processes(
-            _ddp_worker,
-            args=(_free_port(), runner.cfg.test_dataloader.dataset.data_root,
-                  tmp_path, results),
-            nprocs=2, start_method='spawn')
-        r0, r1 = dict(results[0]), dict(results[1])
+    r0, r1 = map(dict, run_two_ranks(
+        _ddp_worker, runner.cfg.test_dataloader.dataset.data_root, tmp_path))
     assert r0['queries'] == [0, 2, 4] and r1['queries'] == [1, 3, 5]
     assert r0['metrics'].keys() == single.keys()
     for key, value in single.items():

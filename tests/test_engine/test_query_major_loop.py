@@ -3,7 +3,6 @@ the synthetic CUHK-SYSU, retrieval set G50 (6 queries x 15 gallery images)."""
 import collections
 import os
 import os.path as osp
-import socket
 
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ from mmqgn.evaluation.functional import eval_search_reference
 from mmqgn.models.backbones.qsse_resnet import QSSE, QSSEBottleneck
 from mmqgn.registry import LOOPS
 from mmqgn.utils import register_all_modules, setup_cpu_distributed
+from two_ranks import run_two_ranks, set_dist_env
 
 register_all_modules(init_default_scope=False)
 ROOT = osp.join(osp.dirname(__file__), '..', '..')
@@ -371,19 +371,8 @@ def test_pipeline_cache_is_lru():
     assert loads == [1, 2, 3, 2] and len(cache) == 2
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def _ddp_worker(rank, port, data_root, work_dir, ckpt, results):
-    os.environ.update(RANK=str(rank),
-                      LOCAL_RANK=str(rank),
-                      WORLD_SIZE='2',
-                      MASTER_ADDR='127.0.0.1',
-                      MASTER_PORT=str(port))
-    torch.set_num_threads(1)
+    set_dist_env(rank, port)
     os.chdir(work_dir)  # mmengine collects results under ./.dist_test
     cfg = _cfg(data_root, work_dir)
     cfg.experiment_name = f'query_major_ddp{rank}'
@@ -401,16 +390,9 @@ def test_two_ranks_give_the_single_process_metrics(runner, batched, tmp_path):
     _, metrics = batched
     ckpt = str(tmp_path / 'random_qgn.pth')
     torch.save(dict(state_dict=runner.model.state_dict()), ckpt)
-    mp = torch.multiprocessing.get_context('spawn')
-    with mp.Manager() as manager:
-        results = manager.dict()
-        torch.multiprocessing.start_processes(
-            _ddp_worker,
-            args=(_free_port(), runner.cfg.test_dataloader.dataset.data_root,
-                  tmp_path, ckpt, results),
-            nprocs=2,
-            start_method='spawn')
-        r0, r1 = dict(results[0]), dict(results[1])
+    r0, r1 = map(dict, run_two_ranks(
+        _ddp_worker, runner.cfg.test_dataloader.dataset.data_root, tmp_path,
+        ckpt))
     assert r0['queries'] == [0, 2, 4] and r1['queries'] == [1, 3, 5]
     for r in range(2):  # one resume file per rank, its queries only
         done = qml.read_resume_file(str(tmp_path / f'pairs.pkl.rank{r}'))
