@@ -2,7 +2,8 @@
 
 qgn_qeeps.md §6 (formula and defaults; §6.2 the NAE4PS rule of the OIM
 baseline of QGN/QEEPS), gfn_seqnext.md §2.7 (the GFN rule: masking of empty
-rows, "divide by all" mean) and §8.1 item 16 (tables as buffers).
+rows, "divide by all" mean) and §8.1 item 16 (tables as buffers);
+pgs_igpn.md §1.5 and P7-P9 (the PGS adaptive momentum update, AMU).
 """
 from typing import Optional
 
@@ -47,6 +48,24 @@ class OIMLoss(nn.Module):
     samples, in order; unlabeled samples enter U first-in first-out. The
     table maths runs in float32 even under autocast.
 
+    ``update='amu'`` (PGS, pgs_igpn.md §1.5 Eqs. 7-8, P7, P8) replaces the
+    fixed m by a per-sample momentum. Sequentially, one labeled sample x
+    with label i after another in the gathered order (the same on every
+    rank): an unwritten row stores ``normalize(x)``; otherwise, with
+    ``q = argmax_{p written, p != i} V[p] . V[i]`` (the hardest negative
+    prototype of the prototype; the queue is not searched)::
+
+        eta = sigmoid((V[q] . x - V[i] . x) / amu_temperature)
+        V[i] <- normalize(eta V[i] + (1 - eta) x)
+
+    and eta = ``momentum`` when no other row is written. This is Eq. 8 as
+    written (and the paper's introduction): a sample closer to the hardest
+    negative than to its own prototype barely moves it. One sentence of
+    the paper's Sec. 3.4 describes the opposite direction; the digest
+    (P7) follows the equation, and so does this code. AMU keeps no state
+    of its own (a row is written when it is not all zero), so checkpoints
+    and resumes are those of the fixed update.
+
     Args:
         num_person_ids (int, optional): LUT rows L, the number of known
             training identities (CUHK-SYSU 5532, PRW 483 in the standardized
@@ -63,6 +82,11 @@ class OIMLoss(nn.Module):
         normalize (str): ``'all'`` (GFN/SeqNeXt rule) or ``'labeled'``
             (NAE4PS rule of the OIM/QGN/QEEPS papers), see above. Defaults
             to ``'all'``.
+        update (str): the LUT update, ``'momentum'`` (fixed ``momentum``,
+            the OIM rule) or ``'amu'`` (PGS adaptive momentum, above).
+            Defaults to ``'momentum'``.
+        amu_temperature (float): tau of the AMU gate (PGS: 0.05, swept
+            over 0.03 / 0.05 / 0.1; pgs_igpn.md P9). Defaults to 0.05.
     """
 
     def __init__(self,
@@ -72,12 +96,22 @@ class OIMLoss(nn.Module):
                  scalar: float = 30.0,
                  momentum: float = 0.5,
                  loss_weight: float = 1.0,
-                 normalize: str = 'all') -> None:
+                 normalize: str = 'all',
+                 update: str = 'momentum',
+                 amu_temperature: float = 0.05) -> None:
         super().__init__()
         if normalize not in ('all', 'labeled'):
             raise ValueError("OIMLoss normalize must be 'all' (GFN) or "
                              f"'labeled' (NAE4PS), got {normalize!r}")
+        if update not in ('momentum', 'amu'):
+            raise ValueError("OIMLoss update must be 'momentum' (fixed) or "
+                             f"'amu' (PGS adaptive momentum), got {update!r}")
+        if amu_temperature <= 0:
+            raise ValueError('OIMLoss amu_temperature must be > 0, got '
+                             f'{amu_temperature}')
         self.normalize = normalize
+        self.update_rule = update
+        self.amu_temperature = amu_temperature
         if (num_person_ids is not None
                 and num_person_ids <= 0) or queue_size < 0:
             raise ValueError('OIMLoss needs num_person_ids > 0 (or None) and '
@@ -179,12 +213,19 @@ class OIMLoss(nn.Module):
         detached copies."""
         return self.lut[labels.long()].detach().clone()
 
+    def written_rows(self) -> Tensor:
+        """(L,) bool: the LUT rows written at least once (not all zero)."""
+        return self.lut.abs().sum(dim=1) != 0
+
     @torch.no_grad()
     def update(self, x: Tensor, labels: Tensor) -> None:
         """Write ``x`` into the LUT (labeled) and the queue (unlabeled),
         after gathering both from all ranks."""
         x, labels = all_gather_varlen(x, labels)
-        self._update_lut(x[labels >= 0], labels[labels >= 0])
+        if self.update_rule == 'amu':
+            self._amu_update_lut(x[labels >= 0], labels[labels >= 0])
+        else:
+            self._update_lut(x[labels >= 0], labels[labels >= 0])
         self._push_queue(x[labels == IGNORE_LABEL])
 
     def _update_lut(self, x: Tensor, labels: Tensor) -> None:
@@ -198,6 +239,27 @@ class OIMLoss(nn.Module):
             sel = occurrence == k
             rows = m * self.lut[labels[sel]] + (1.0 - m) * x[sel]
             self.lut[labels[sel]] = F.normalize(rows, dim=1)
+
+    def _amu_update_lut(self, x: Tensor, labels: Tensor) -> None:
+        """AMU (class docstring), one sample after another: a sample's q
+        and gate see the rows written by the samples before it."""
+        written = self.written_rows()
+        for feat, label in zip(x, labels.tolist()):
+            if not written[label]:
+                self.lut[label] = F.normalize(feat, dim=0)
+                written[label] = True
+                continue
+            own = self.lut[label]
+            others = self.lut.mv(own).masked_fill(~written, -float('inf'))
+            others[label] = -float('inf')
+            q = int(others.argmax())
+            if others[q] == -float('inf'):  # no other row written yet
+                eta = feat.new_tensor(self.momentum)
+            else:
+                eta = torch.sigmoid((self.lut[q] - own).dot(feat) /
+                                    self.amu_temperature)
+            self.lut[label] = F.normalize(eta * own + (1 - eta) * feat,
+                                          dim=0)
 
     def _push_queue(self, x: Tensor) -> None:
         num, size = x.size(0), self.queue_size
@@ -233,7 +295,8 @@ class OIMLoss(nn.Module):
         return (f'num_person_ids={self.num_person_ids}, '
                 f'queue_size={self.queue_size}, embed_dim={self.embed_dim}, '
                 f'scalar={self.scalar}, momentum={self.momentum}, '
-                f'normalize={self.normalize!r}')
+                f'normalize={self.normalize!r}, update={self.update_rule!r}, '
+                f'amu_temperature={self.amu_temperature}')
 
 
 def _occurrence_index(labels: Tensor) -> Tensor:
