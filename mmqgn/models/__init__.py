@@ -6,7 +6,8 @@ from .detectors import (OIM, QGN, PersonSearchDetector, QueryGuidedDetector,
                         SeqNeXt)
 from .gfn import GalleryFilterNetwork, SceneLookupTable
 from .losses import NTXentLoss, OIMLoss
-from .reid_heads import PersonEmbeddingHead, QSimNet
+from .reid_heads import (BaseEmbeddingHead, PersonEmbeddingHead,
+                         PGAEmbeddingHead, PrototypeGuidedAttention, QSimNet)
 from .roi_heads import (PersonBCELoss, PersonSearchRoIHead, QGNRoIHead,
                         ResLayerC5, SeqNeXtRoIHead)
 from .utils import all_gather_varlen, empty_boxes, global_pool, is_query_sample
@@ -16,6 +17,7 @@ __all__ = [
     'PairDataPreprocessor', 'pair_batch', 'split_pairs', 'ConvNeXtC4',
     'ConvNeXtC5Head', 'QGNRoIHead', 'SeqNeXtRoIHead', 'PersonBCELoss',
     'OIMLoss', 'NTXentLoss', 'PersonEmbeddingHead', 'QSimNet',
+    'BaseEmbeddingHead', 'PGAEmbeddingHead', 'PrototypeGuidedAttention',
     'PersonSearchRoIHead', 'ResLayerC5', 'QSSEResNet', 'QRPNAssigner',
     'QRPNHead', 'fuse_rpn_scores', 'GalleryFilterNetwork', 'SceneLookupTable',
     'all_gather_varlen', 'empty_boxes', 'global_pool', 'is_query_sample'

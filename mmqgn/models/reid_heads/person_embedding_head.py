@@ -4,21 +4,20 @@ qgn_qeeps.md §2.1-2.2 and decision D8 (QGN Table 9 "gCat", NAE4PS
 ``NormAwareEmbeddingProj`` without the norm rescaler): per-RoI features ->
 L2-normalised embeddings, trained with :class:`OIMLoss`.
 """
-import copy
 from typing import Optional, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmqgn.registry import MODELS
 from ..utils import global_pool
+from .base_embedding_head import BaseEmbeddingHead
 
 
 @MODELS.register_module()
-class PersonEmbeddingHead(BaseModule):
+class PersonEmbeddingHead(BaseEmbeddingHead):
     """Project pooled RoI features to an L2-normalised embedding.
 
     gCat on: ``[BN(Linear(C4->D/2)(pool(res4))) || BN(Linear(C5->D/2)(res5))]``
@@ -81,29 +80,3 @@ class PersonEmbeddingHead(BaseModule):
             return F.batch_norm(x, bn.running_mean, bn.running_var,
                                 bn.weight, bn.bias, False, 0.0, bn.eps)
         return bn(x)
-
-    @property
-    def with_loss(self) -> bool:
-        return self.loss_reid is not None
-
-    def prototypes(self, labels: Tensor) -> Tensor:
-        """Prototypes (N, D) of OIM labels (N,), from the re-id loss (its
-        lookup table): detached copies."""
-        if not self.with_loss:
-            raise ValueError('prototypes need the re-id loss (loss_reid)')
-        return self.loss_reid.prototypes(labels)
-
-    def copy_without_loss(self) -> 'PersonEmbeddingHead':
-        """A deep copy of the projection layers without the re-id loss
-        (its lookup table is not copied); shares no parameter."""
-        loss_reid, self.loss_reid = self.loss_reid, None
-        try:
-            return copy.deepcopy(self)
-        finally:
-            self.loss_reid = loss_reid
-
-    def loss(self, embeddings: Tensor, labels: Tensor) -> dict:
-        """Re-id loss of foreground embeddings (N, D) with person labels
-        (N,) (OIM index, -1 unlabeled)."""
-        return dict(loss_oim=self.loss_reid(embeddings, labels))
-

@@ -98,7 +98,9 @@ class PersonSearchRoIHead(StandardRoIHead):
         all sampled RoIs.
 
         The steps of mmdet's ``StandardRoIHead.loss`` (``sample_proposals``,
-        ``bbox_loss``) with the re-id branch on the sampled RoIs' features.
+        ``bbox_loss``) with the re-id branch on the sampled RoIs' features
+        (``reid_head.loss_and_embed``: the head sees the per-RoI maps and
+        the foreground mask, e.g. for the PGS guidance loss).
         """
         assert len(rpn_results_list) == len(batch_data_samples)
         batch_gt_instances, batch_gt_instances_ignore, _ = \
@@ -108,11 +110,12 @@ class PersonSearchRoIHead(StandardRoIHead):
                                                  batch_gt_instances_ignore)
         bbox_results = self.bbox_loss(x, sampling_results)
         losses = dict(bbox_results['loss_bbox'])
-        embeddings = self.reid_head(bbox_results['roi_feats'],
-                                    bbox_results['bbox_feats'])
         is_pos, labels = self.reid_targets(sampling_results,
                                            batch_gt_instances)
-        losses.update(self.reid_head.loss(embeddings[is_pos], labels))
+        reid_losses, embeddings = self.reid_head.loss_and_embed(
+            bbox_results['roi_feats'], bbox_results['bbox_feats'], is_pos,
+            labels)
+        losses.update(reid_losses)
         return losses, sampling_results, batch_gt_instances, embeddings
 
     def sample_proposals(self, x: Tuple[Tensor],
