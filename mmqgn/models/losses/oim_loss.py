@@ -48,8 +48,8 @@ class OIMLoss(nn.Module):
     samples, in order; unlabeled samples enter U first-in first-out. The
     table maths runs in float32 even under autocast.
 
-    ``update='amu'`` (PGS, pgs_igpn.md §1.5 Eqs. 7-8, P7, P8) replaces the
-    fixed m by a per-sample momentum. Sequentially, one labeled sample x
+    ``update_rule='amu'`` (PGS, pgs_igpn.md §1.5 Eqs. 7-8, P7, P8) replaces
+    the fixed m by a per-sample momentum. Sequentially, one labeled sample x
     with label i after another in the gathered order (the same on every
     rank): an unwritten row stores ``normalize(x)``; otherwise, with
     ``q = argmax_{p written, p != i} V[p] . V[i]`` (the hardest negative
@@ -82,7 +82,7 @@ class OIMLoss(nn.Module):
         normalize (str): ``'all'`` (GFN/SeqNeXt rule) or ``'labeled'``
             (NAE4PS rule of the OIM/QGN/QEEPS papers), see above. Defaults
             to ``'all'``.
-        update (str): the LUT update, ``'momentum'`` (fixed ``momentum``,
+        update_rule (str): the LUT update, ``'momentum'`` (fixed ``momentum``,
             the OIM rule) or ``'amu'`` (PGS adaptive momentum, above).
             Defaults to ``'momentum'``.
         amu_temperature (float): tau of the AMU gate (PGS: 0.05, swept
@@ -97,20 +97,21 @@ class OIMLoss(nn.Module):
                  momentum: float = 0.5,
                  loss_weight: float = 1.0,
                  normalize: str = 'all',
-                 update: str = 'momentum',
+                 update_rule: str = 'momentum',
                  amu_temperature: float = 0.05) -> None:
         super().__init__()
         if normalize not in ('all', 'labeled'):
             raise ValueError("OIMLoss normalize must be 'all' (GFN) or "
                              f"'labeled' (NAE4PS), got {normalize!r}")
-        if update not in ('momentum', 'amu'):
-            raise ValueError("OIMLoss update must be 'momentum' (fixed) or "
-                             f"'amu' (PGS adaptive momentum), got {update!r}")
+        if update_rule not in ('momentum', 'amu'):
+            raise ValueError(
+                "OIMLoss update_rule must be 'momentum' (fixed) or 'amu' "
+                f'(PGS adaptive momentum), got {update_rule!r}')
         if amu_temperature <= 0:
             raise ValueError('OIMLoss amu_temperature must be > 0, got '
                              f'{amu_temperature}')
         self.normalize = normalize
-        self.update_rule = update
+        self.update_rule = update_rule
         self.amu_temperature = amu_temperature
         if (num_person_ids is not None
                 and num_person_ids <= 0) or queue_size < 0:
@@ -295,7 +296,8 @@ class OIMLoss(nn.Module):
         return (f'num_person_ids={self.num_person_ids}, '
                 f'queue_size={self.queue_size}, embed_dim={self.embed_dim}, '
                 f'scalar={self.scalar}, momentum={self.momentum}, '
-                f'normalize={self.normalize!r}, update={self.update_rule!r}, '
+                f'normalize={self.normalize!r}, '
+                f'update_rule={self.update_rule!r}, '
                 f'amu_temperature={self.amu_temperature}')
 
 
