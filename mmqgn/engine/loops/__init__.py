@@ -1,6 +1,5 @@
-from .query_major_loop import (PairBatchLoader, PipelineCache,
-                               QueryMajorTestLoop, expanded_pairs)
-from .query_set import QuerySetData
+from .query_major_loop import PipelineCache, QueryMajorTestLoop
+from .query_set import PairBatchLoader, QuerySetData, expanded_pairs
 from .resume import ResumeFile, read_resume_file
 
 __all__ = [

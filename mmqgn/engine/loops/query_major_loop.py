@@ -14,7 +14,6 @@ by image id. Finished queries go to a :class:`ResumeFile`.
 """
 from typing import Dict, Iterator, List, Optional, Sequence
 
-import numpy as np
 import torch
 from mmengine.dist import all_reduce, get_rank, get_world_size
 from mmengine.model import is_model_wrapper
@@ -23,8 +22,8 @@ from mmengine.utils import ProgressBar
 
 from mmqgn.registry import LOOPS
 from mmqgn.search import FROM_CONFIG, LRUCache, Searcher
-from mmqgn.structures import RetrievalSet, empty_pair_sample, pair_sample
-from .query_set import QuerySetData
+from mmqgn.structures import RetrievalSet, pair_sample
+from .query_set import PairBatchLoader, QuerySetData, expanded_pairs
 from .resume import ResumeFile, read_resume_file
 
 __all__ = [
@@ -34,26 +33,6 @@ __all__ = [
 
 #: the LRU cache of pipeline outputs (before the searcher had its own).
 PipelineCache = LRUCache
-
-
-class PairBatchLoader:
-    """The test dataloader with the length of the loop's pair batches, so
-    that MMEngine's test log counts ``[batch/total]`` in pair batches (it
-    reads ``len(runner.test_dataloader)``). Everything else is the wrapped
-    loader's."""
-
-    def __init__(self, loader, num_batches: int) -> None:
-        self.loader = loader
-        self.num_batches = num_batches
-
-    def __len__(self) -> int:
-        return self.num_batches
-
-    def __iter__(self):
-        return iter(self.loader)
-
-    def __getattr__(self, name: str):
-        return getattr(self.loader, name)
 
 
 @LOOPS.register_module()
@@ -130,7 +109,7 @@ class QueryMajorTestLoop(TestLoop):
         self.rset: RetrievalSet = self.data.rset
         self.dataset = self.data.dataset
         self.cache = LRUCache(self.data.load_gallery, 0 if naive else cache_size)
-        self.det_owner = self.data.detection_owners()
+        self.det_owner = self.data.det_owner
         self._iter = 0
         self.searcher = Searcher(
             self.model,
@@ -211,7 +190,7 @@ class QueryMajorTestLoop(TestLoop):
         scores = self.searcher.gfn_scores(self._images(gal_ids))
         score_of = dict(zip(gal_ids, scores.tolist()))
         keep = self.searcher.keep(scores)
-        skipped = self._skipped_records(
+        skipped = self.data.skipped_samples(
             q, [g for g, k in zip(gal_ids, keep) if not k], score_of)
         if skipped:
             self.evaluator.process(data_samples=skipped, data_batch=None)
@@ -235,7 +214,7 @@ class QueryMajorTestLoop(TestLoop):
                 for rec in batch:
                     rec.update(gfn_score=score_of[rec['img_id']],
                                gfn_skipped=False)
-            batch += self._detection_records(outputs, q, emitted)
+            batch += self.data.detection_samples(outputs, q, emitted)
             self.evaluator.process(data_samples=batch,
                                    data_batch=dict(img_ids=chunk))
             samples += batch
@@ -264,33 +243,6 @@ class QueryMajorTestLoop(TestLoop):
                               data_batch=data_batch,
                               outputs=outputs)
         return outputs
-
-    def _skipped_records(self, q: int, gal_ids: Sequence[int],
-                         score_of: Dict[int, float]) -> List[dict]:
-        """Records of the skipped images of query ``q``: empty pairs with
-        their GFN score, and empty detection records of those ``q`` owns."""
-        qid = int(self.rset.query_ann_ids[q])
-        records = []
-        for img_id in gal_ids:
-            rec = empty_pair_sample(img_id, qid)
-            rec.update(gfn_score=score_of[img_id], gfn_skipped=True)
-            records.append(rec)
-        records += [
-            empty_pair_sample(img_id, -1) for img_id in gal_ids
-            if self.det_owner.get(int(img_id)) == q
-        ]
-        return records
-
-    def _detection_records(self, outputs: Sequence, q: int,
-                           emitted: set) -> List[dict]:
-        """Gallery records of the images query ``q`` owns, once each."""
-        records = []
-        for sample in outputs:
-            img_id = int(sample.metainfo['img_id'])
-            if self.det_owner.get(img_id) == q and img_id not in emitted:
-                emitted.add(img_id)
-                records.append(pair_sample(sample, as_gallery=True))
-        return records
 
     # -------------------------------------------------------- statistics
     def _count_gfn(self, samples: Sequence[dict]) -> None:
@@ -321,14 +273,3 @@ class QueryMajorTestLoop(TestLoop):
         all_reduce(count, op='sum')
         return int(count.item())
 
-
-def expanded_pairs(rset: RetrievalSet) -> np.ndarray:
-    """All (query ann id, gallery image id) pairs of a set, (P, 2), in the
-    order the loop visits them on one rank."""
-    rows = [
-        np.stack([np.full(len(g), qid), g], axis=1)
-        for qid, g in ((int(rset.query_ann_ids[q]), rset.gallery_image_ids(q))
-                       for q in range(len(rset)))
-    ]
-    return np.concatenate(rows).astype(np.int64) if rows else \
-        np.zeros((0, 2), np.int64)

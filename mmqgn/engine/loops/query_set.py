@@ -1,10 +1,13 @@
 """The data side of :class:`QueryMajorTestLoop`: one retrieval set over a
-test dataset (query and gallery pipeline outputs by id, detection
-owners)."""
+test dataset (query and gallery pipeline outputs by id, which query owns
+each gallery image's detection sample, the samples of skipped pairs)."""
 import os.path as osp
-from typing import Dict
+from typing import Dict, List, Sequence
+
+import numpy as np
 
 from mmqgn.structures import (PersonSearchAnnotations, RetrievalSet,
+                              empty_pair_sample, pair_sample,
                               resolve_retrieval_set)
 
 
@@ -27,6 +30,7 @@ class QuerySetData:
         self.rset.check_nonempty()
         self.query_index = self._index(is_query=True, key='query_ann_id')
         self.image_index = self._index(is_query=False, key='img_id')
+        self.det_owner = self.detection_owners()
 
     def _index(self, is_query: bool, key: str) -> Dict[int, int]:
         """Dataset index of every query (by ann id) or image (by id)."""
@@ -61,3 +65,61 @@ class QuerySetData:
                 owner.setdefault(int(img_id), q)
         return owner
 
+    def skipped_samples(self, q: int, gal_ids: Sequence[int],
+                        score_of: Dict[int, float]) -> List[dict]:
+        """Records of the skipped images of query ``q``: empty pairs with
+        their GFN score, and empty detection records of those ``q`` owns."""
+        qid = int(self.rset.query_ann_ids[q])
+        records = []
+        for img_id in gal_ids:
+            rec = empty_pair_sample(img_id, qid)
+            rec.update(gfn_score=score_of[img_id], gfn_skipped=True)
+            records.append(rec)
+        records += [
+            empty_pair_sample(img_id, -1) for img_id in gal_ids
+            if self.det_owner.get(int(img_id)) == q
+        ]
+        return records
+
+    def detection_samples(self, outputs: Sequence, q: int,
+                          emitted: set) -> List[dict]:
+        """Gallery records of the images query ``q`` owns, once each."""
+        records = []
+        for sample in outputs:
+            img_id = int(sample.metainfo['img_id'])
+            if self.det_owner.get(img_id) == q and img_id not in emitted:
+                emitted.add(img_id)
+                records.append(pair_sample(sample, as_gallery=True))
+        return records
+
+
+class PairBatchLoader:
+    """The test dataloader with the length of the loop's pair batches, so
+    that MMEngine's test log counts ``[batch/total]`` in pair batches (it
+    reads ``len(runner.test_dataloader)``). Everything else is the wrapped
+    loader's."""
+
+    def __init__(self, loader, num_batches: int) -> None:
+        self.loader = loader
+        self.num_batches = num_batches
+
+    def __len__(self) -> int:
+        return self.num_batches
+
+    def __iter__(self):
+        return iter(self.loader)
+
+    def __getattr__(self, name: str):
+        return getattr(self.loader, name)
+
+
+def expanded_pairs(rset: RetrievalSet) -> np.ndarray:
+    """All (query ann id, gallery image id) pairs of a set, (P, 2), in the
+    order the loop visits them on one rank."""
+    rows = [
+        np.stack([np.full(len(g), qid), g], axis=1)
+        for qid, g in ((int(rset.query_ann_ids[q]), rset.gallery_image_ids(q))
+                       for q in range(len(rset)))
+    ]
+    return np.concatenate(rows).astype(np.int64) if rows else \
+        np.zeros((0, 2), np.int64)
