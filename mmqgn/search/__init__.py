@@ -4,7 +4,8 @@ two-phase GFN filtering) shared by ``mmqgn.apis``, the demo and
 from .cache import LRUCache
 from .gfn import (FROM_CONFIG, gfn_scores, make_scene_filter, resolve_gfn_thr,
                   two_phase_predict, weight_similarities)
-from .searcher import GalleryImage, Searcher, plain_batch
+from mmqgn.models.data_preprocessors import plain_batch
+from .searcher import GalleryImage, Searcher
 
 __all__ = [
     'LRUCache', 'FROM_CONFIG', 'gfn_scores', 'make_scene_filter',

@@ -21,7 +21,6 @@ outputs ``dict(inputs, data_samples)``; a gallery image is given as
 ``(key, load)`` with ``load()`` returning its item (called only when the
 item is needed) and ``key`` its image id (None: never cached).
 """
-import copy
 from contextlib import contextmanager
 from typing import (Callable, Hashable, List, Optional, Sequence, Tuple,
                     Union)
@@ -30,20 +29,13 @@ import torch
 from mmengine.runner.amp import autocast
 from torch import Tensor
 
+from mmqgn.models.data_preprocessors import plain_batch
 from mmqgn.models.detectors import QueryGuidedDetector, pair_forward
 from .cache import LRUCache
 from .gfn import (FROM_CONFIG, gfn_scores, make_scene_filter,
                   resolve_gfn_thr, two_phase_predict)
 
 GalleryImage = Tuple[Optional[Hashable], Callable[[], dict]]
-
-
-def plain_batch(items: Sequence[dict]) -> dict:
-    """A collated plain batch; the data samples are copied (the model
-    writes into them), the input tensors shared."""
-    return dict(inputs=[it['inputs'] for it in items],
-                data_samples=[copy.deepcopy(it['data_samples'])
-                              for it in items])
 
 
 class Searcher:

@@ -1,3 +1,4 @@
-from .pair_data_preprocessor import PairDataPreprocessor, pair_batch, split_pairs
+from .pair_data_preprocessor import (PairDataPreprocessor, pair_batch,
+                                     plain_batch, split_pairs)
 
-__all__ = ['PairDataPreprocessor', 'pair_batch', 'split_pairs']
+__all__ = ['PairDataPreprocessor', 'pair_batch', 'plain_batch', 'split_pairs']

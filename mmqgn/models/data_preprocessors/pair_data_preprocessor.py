@@ -8,7 +8,8 @@ same structure of data samples; :class:`PairDataPreprocessor` flattens it to
 ``inputs`` (2B, 3, H, W) = cat([queries, galleries]) (normalised, padded to
 one size) with 2B data samples, queries first: pair b = (b, B + b), the
 stacked convention of ``QSSEResNet.forward(x)``. :func:`pair_batch` builds
-such a batch from pipeline outputs at test time.
+such a batch from pipeline outputs at test time, :func:`plain_batch` a
+plain (non-pair) one.
 """
 import copy
 from typing import Sequence
@@ -68,3 +69,11 @@ def pair_batch(query: dict, galleries: Sequence[dict],
                     copy.deepcopy(query['data_samples']) for _ in range(n)
                 ],
                                   gallery=gal_samples))
+
+
+def plain_batch(items: Sequence[dict]) -> dict:
+    """Pipeline outputs -> a collated plain batch; the data samples are
+    copied (the model writes into them), the input tensors shared."""
+    return dict(inputs=[it['inputs'] for it in items],
+                data_samples=[copy.deepcopy(it['data_samples'])
+                              for it in items])

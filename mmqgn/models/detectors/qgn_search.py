@@ -28,6 +28,7 @@ from mmdet.structures import SampleList
 from mmdet.utils import InstanceList
 from torch import Tensor
 
+from ..data_preprocessors import plain_batch
 from .query_guided import pair_forward
 
 
@@ -198,9 +199,7 @@ class QGNSearchMixin:
 
     def _plain_batch(self, item: dict) -> dict:
         """One item -> a preprocessed plain batch of one image."""
-        return self.data_preprocessor(
-            dict(inputs=[item['inputs']],
-                 data_samples=[copy.deepcopy(item['data_samples'])]), False)
+        return self.data_preprocessor(plain_batch([item]), False)
 
 
 def _pair_samples(query_ann_id: int, galleries: Sequence) -> List:
